@@ -1,0 +1,49 @@
+"""Default file locations: the original project's layout, overridable by its environment variables.
+
+Read at call time, so tests and the server can set the variables before use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MODEL = "dinov2-base"
+
+
+def _env_path(var: str, default: str) -> Path:
+    return Path(os.environ.get(var) or default)
+
+
+def weights_path() -> Path:
+    return _env_path("WEIGHTS_PATH", "vit-dinov2-base.npz")
+
+
+def gallery_dir() -> Path:
+    return _env_path("GALLERY_DIR", "gallery_images")
+
+
+def features_path() -> Path:
+    return _env_path("GALLERY_FEATURES_PATH", "gallery_features.npy")
+
+
+def mapping_path() -> Path:
+    return _env_path("GALLERY_MAPPING_PATH", "gallery_mapping.npy")
+
+
+def manifest_path() -> Path:
+    """Beside the features file unless GALLERY_MANIFEST_PATH says otherwise."""
+    default = features_path().with_name("gallery_manifest.json")
+    return _env_path("GALLERY_MANIFEST_PATH", str(default))
+
+
+def history_path() -> Path:
+    return _env_path("HISTORY_PATH", "search_history.json")
+
+
+def history_max_len() -> int:
+    return int(os.environ.get("HISTORY_MAX_LEN") or 200)
+
+
+def near_dup_threshold() -> float:
+    return float(os.environ.get("DEDUP_FEAT_SIM_TH") or 0.9995)
