@@ -1,0 +1,57 @@
+"""Crash-safe writes: the target is the old or the new content, never a mix, and no temp file is left."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from vistamatch.atomic import atomic_save_npy, atomic_write_bytes, atomic_write_json
+
+
+def test_round_trips(tmp_path):
+    atomic_write_json(tmp_path / "a" / "h.json", {"k": "é"})
+    assert json.loads((tmp_path / "a" / "h.json").read_text("utf-8")) == {"k": "é"}
+    arr = np.arange(12, dtype=np.float32).reshape(3, 4)
+    atomic_save_npy(tmp_path / "f.npy", arr)
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), arr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "f.npy"]
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "data.bin"
+    atomic_write_bytes(target, b"old")
+
+    with pytest.raises(TypeError):
+        atomic_write_bytes(target, object())  # type: ignore[arg-type]
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+
+
+def test_kill_9_during_rewrites_leaves_a_valid_file(tmp_path):
+    target = tmp_path / "state.json"
+    script = textwrap.dedent(
+        f"""
+        from vistamatch.atomic import atomic_write_json
+        i = 0
+        while True:
+            atomic_write_json({str(target)!r}, {{"i": i, "pad": "x" * 200000}})
+            i += 1
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 20
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # let it rewrite many times, then kill it mid-write
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    data = json.loads(target.read_text("utf-8"))
+    assert data["i"] >= 0 and len(data["pad"]) == 200000
