@@ -1,0 +1,183 @@
+"""The DINOv2 architecture description, read from a weights file's names and shapes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import WeightsError
+
+# Every released DINOv2 model (S/B/L/g, with or without registers) uses 64-wide attention heads.
+RELEASED_HEAD_DIM = 64
+
+
+@dataclass(frozen=True)
+class Dinov2Config:
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int  # MLP hidden width (SwiGLU: width of each of the two gated halves)
+    patch_size: int = 14
+    image_size: int = 518  # the position table covers (image_size // patch_size) ** 2 patches
+    num_channels: int = 3
+    num_register_tokens: int = 0
+    use_swiglu_ffn: bool = False
+    layer_norm_eps: float = 1e-6
+    # Position-embedding interpolation. Defaults follow transformers: resize to the patch grid,
+    # antialiased for the with-registers family (None = family default). interpolate_offset > 0
+    # selects facebookresearch's original scale_factor = (grid + offset) / table behaviour.
+    interpolate_offset: float = 0.0
+    interpolate_antialias: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise WeightsError(
+                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def grid_size(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def antialias(self) -> bool:
+        """Whether the position table is resized with antialiasing (transformers: with-registers only)."""
+        if self.interpolate_antialias is None:
+            return self.num_register_tokens > 0
+        return self.interpolate_antialias
+
+    @property
+    def family(self) -> str:
+        return "dinov2-with-registers" if self.num_register_tokens else "dinov2"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "Dinov2Config":
+        return dataclasses.replace(self, **changes)
+
+
+def config_from_state_dict(
+    state_dict: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None, **overrides: Any
+) -> Dinov2Config:
+    """Read the architecture from released-name weights; the head count comes from overrides,
+    the file's metadata, or the released models' 64-wide heads."""
+    meta = json.loads(metadata["vistamatch_config"]) if metadata and "vistamatch_config" in metadata else {}
+    try:
+        cls = state_dict["embeddings.cls_token"]
+        proj = state_dict["embeddings.patch_embeddings.projection.weight"]
+        pos = state_dict["embeddings.position_embeddings"]
+    except KeyError as exc:
+        raise WeightsError(f"weights lack {exc.args[0]!r}: not a DINOv2 state dict") from None
+    hidden = int(cls.shape[-1])
+    layer_ids = {int(m.group(1)) for k in state_dict if (m := re.match(r"encoder\.layer\.(\d+)\.", k))}
+    if not layer_ids:
+        raise WeightsError("weights have no encoder.layer.N.* entries")
+    swiglu = "encoder.layer.0.mlp.weights_in.weight" in state_dict
+    if swiglu:
+        intermediate = int(state_dict["encoder.layer.0.mlp.weights_in.weight"].shape[0]) // 2
+    elif "encoder.layer.0.mlp.fc1.weight" in state_dict:
+        intermediate = int(state_dict["encoder.layer.0.mlp.fc1.weight"].shape[0])
+    else:
+        raise WeightsError("weights lack 'encoder.layer.0.mlp.fc1.weight' (or mlp.weights_in.weight for SwiGLU)")
+    grid = int(round((pos.shape[1] - 1) ** 0.5))
+    if grid * grid != pos.shape[1] - 1:
+        raise WeightsError(f"'embeddings.position_embeddings' has {pos.shape[1] - 1} patch entries, not a square grid")
+    patch = int(proj.shape[-1])
+    registers = state_dict.get("embeddings.register_tokens")
+    values: dict[str, Any] = dict(
+        hidden_size=hidden,
+        num_hidden_layers=max(layer_ids) + 1,
+        num_attention_heads=meta.get("num_attention_heads") or max(1, hidden // RELEASED_HEAD_DIM),
+        intermediate_size=intermediate,
+        patch_size=patch,
+        image_size=grid * patch,
+        num_channels=int(proj.shape[1]),
+        num_register_tokens=0 if registers is None else int(registers.shape[1]),
+        use_swiglu_ffn=swiglu,
+        layer_norm_eps=float(meta.get("layer_norm_eps", 1e-6)),
+    )
+    values.update(overrides)
+    return Dinov2Config(**values)
+
+
+def expected_shapes(config: Dinov2Config) -> dict[str, tuple[int, ...]]:
+    """Released key name -> shape, for every tensor the model needs."""
+    d, p, c, f = config.hidden_size, config.patch_size, config.num_channels, config.intermediate_size
+    shapes: dict[str, tuple[int, ...]] = {
+        "embeddings.cls_token": (1, 1, d),
+        "embeddings.position_embeddings": (1, config.grid_size**2 + 1, d),
+        "embeddings.patch_embeddings.projection.weight": (d, c, p, p),
+        "embeddings.patch_embeddings.projection.bias": (d,),
+        "layernorm.weight": (d,),
+        "layernorm.bias": (d,),
+    }
+    if config.num_register_tokens:
+        shapes["embeddings.register_tokens"] = (1, config.num_register_tokens, d)
+    for i in range(config.num_hidden_layers):
+        pre = f"encoder.layer.{i}."
+        for name in ("norm1", "norm2"):
+            shapes[pre + name + ".weight"] = (d,)
+            shapes[pre + name + ".bias"] = (d,)
+        for name in ("query", "key", "value"):
+            shapes[pre + f"attention.attention.{name}.weight"] = (d, d)
+            shapes[pre + f"attention.attention.{name}.bias"] = (d,)
+        shapes[pre + "attention.output.dense.weight"] = (d, d)
+        shapes[pre + "attention.output.dense.bias"] = (d,)
+        shapes[pre + "layer_scale1.lambda1"] = (d,)
+        shapes[pre + "layer_scale2.lambda1"] = (d,)
+        if config.use_swiglu_ffn:
+            shapes[pre + "mlp.weights_in.weight"] = (2 * f, d)
+            shapes[pre + "mlp.weights_in.bias"] = (2 * f,)
+            shapes[pre + "mlp.weights_out.weight"] = (d, f)
+            shapes[pre + "mlp.weights_out.bias"] = (d,)
+        else:
+            shapes[pre + "mlp.fc1.weight"] = (f, d)
+            shapes[pre + "mlp.fc1.bias"] = (f,)
+            shapes[pre + "mlp.fc2.weight"] = (d, f)
+            shapes[pre + "mlp.fc2.bias"] = (d,)
+    return shapes
+
+
+# Tensors a released file may carry that the forward pass does not use.
+OPTIONAL_KEYS = ("embeddings.mask_token",)
+
+
+def check_state_dict(state_dict: Mapping[str, np.ndarray], config: Dinov2Config) -> None:
+    """Raise WeightsError naming every missing, misshaped or unexpected tensor."""
+    expected = expected_shapes(config)
+    missing = [k for k in expected if k not in state_dict]
+    misshaped = [
+        f"{k} {tuple(state_dict[k].shape)} (expected {shape})"
+        for k, shape in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != shape
+    ]
+    unexpected = [k for k in state_dict if k not in expected and k not in OPTIONAL_KEYS]
+    problems = []
+    if missing:
+        problems.append("missing " + ", ".join(_clip(missing)))
+    if misshaped:
+        problems.append("misshaped " + ", ".join(_clip(misshaped)))
+    if unexpected:
+        problems.append("unexpected " + ", ".join(_clip(unexpected)))
+    if problems:
+        raise WeightsError(f"weights do not fit DINOv2 ({_describe(config)}): " + "; ".join(problems))
+
+
+def _clip(items: list[str], limit: int = 6) -> list[str]:
+    return items if len(items) <= limit else items[:limit] + [f"... {len(items) - limit} more"]
+
+
+def _describe(config: Dinov2Config) -> str:
+    ffn = "SwiGLU" if config.use_swiglu_ffn else "MLP"
+    regs = f", {config.num_register_tokens} registers" if config.num_register_tokens else ""
+    return f"hidden {config.hidden_size}, {config.num_hidden_layers} layers, {ffn}{regs}"

@@ -1,0 +1,118 @@
+"""Weight files: .npz and .safetensors by suffix, plus random weights for tests and benchmarks."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes
+from ..errors import WeightsError
+from .config import Dinov2Config, expected_shapes
+
+# npz entry holding the metadata (a JSON string as a 0-d unicode array: loads without pickle)
+_NPZ_METADATA = "__metadata__"
+SUFFIXES = (".npz", ".safetensors")
+
+
+class StateDict(dict):
+    """name -> array, plus string metadata that travels with the file (e.g. the head count)."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray] = (), metadata: Mapping[str, str] | None = None):
+        super().__init__(arrays)
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+
+def config_metadata(config: Dinov2Config) -> dict[str, str]:
+    """What the shapes cannot tell: stored with the weights."""
+    info = {"num_attention_heads": config.num_attention_heads, "layer_norm_eps": config.layer_norm_eps}
+    return {"vistamatch_config": json.dumps(info)}
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise WeightsError(f"{path}: unknown weights format {suffix or '(no suffix)'}; use .npz or .safetensors")
+    return suffix
+
+
+def read_weights(path: str | os.PathLike) -> StateDict:
+    """Read every tensor of a .npz or .safetensors file (names as stored), with its metadata."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        if suffix == ".npz":
+            return _read_npz(path)
+        return _read_safetensors(path)
+    except WeightsError:
+        raise
+    except Exception as exc:  # a truncated or foreign file: one readable line
+        raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_npz(path: Path) -> StateDict:
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    meta_entry = arrays.pop(_NPZ_METADATA, None)
+    metadata = json.loads(str(meta_entry)) if meta_entry is not None else {}
+    return StateDict(arrays, metadata)
+
+
+def _read_safetensors(path: Path) -> StateDict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        metadata = f.metadata() or {}
+        arrays = {name: f.get_tensor(name) for name in f.keys()}
+    metadata.pop("format", None)
+    return StateDict(arrays, metadata)
+
+
+def save_weights(state_dict: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Write atomically as .npz or .safetensors (by suffix); keeps a StateDict's metadata."""
+    path = Path(path)
+    suffix = _suffix(path)
+    metadata = dict(getattr(state_dict, "metadata", {}) or {})
+    arrays = {k: np.ascontiguousarray(v) for k, v in state_dict.items()}
+    if suffix == ".npz":
+        buf = io.BytesIO()
+        if metadata:
+            arrays[_NPZ_METADATA] = np.array(json.dumps(metadata))
+        np.savez(buf, **arrays)
+        data = buf.getvalue()
+    else:
+        from safetensors.numpy import save
+
+        data = save(arrays, metadata={"format": "np", **metadata})
+    atomic_write_bytes(path, data)
+
+
+def random_state_dict(config: Dinov2Config, seed: int = 0) -> StateDict:
+    """Random weights with the released key names and realistic scales (outputs are not degenerate)."""
+    rng = np.random.default_rng(seed)
+    out = StateDict(metadata=config_metadata(config))
+    for name, shape in expected_shapes(config).items():
+        out[name] = _random_tensor(rng, name, shape)
+    out["embeddings.mask_token"] = np.zeros((1, config.hidden_size), np.float32)
+    return out
+
+
+def _random_tensor(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    if name.endswith("lambda1"):  # LayerScale in trained models spans ~0.1 .. 1
+        values = rng.uniform(0.1, 1.0, shape)
+    elif ("norm" in name) and name.endswith(".weight"):
+        values = 1.0 + 0.1 * rng.standard_normal(shape)
+    elif name.endswith(".bias"):
+        values = 0.02 * rng.standard_normal(shape)
+    elif name.endswith(("cls_token", "register_tokens", "position_embeddings")):
+        values = 0.5 * rng.standard_normal(shape)
+    else:  # weight matrices: variance-preserving over the input fan
+        fan_in = int(np.prod(shape[1:]))
+        values = rng.standard_normal(shape) / np.sqrt(fan_in)
+    return values.astype(np.float32)
