@@ -84,10 +84,15 @@ def resize_matrix(in_size: int, out_size: int, scale: float, *, antialias: bool)
     return build(in_size, out_size, float(_as_f32(scale)))
 
 
-def _apply(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """rows (oh, H) @ x (..., H, W) @ cols.T (W, ow) -> (..., oh, ow) float32."""
+def _grid_size(x: np.ndarray) -> tuple[int, int]:
+    """(H, W) of a (C, H, W) or (N, C, H, W) array."""
     if x.ndim not in (3, 4):
         raise ValueError(f"expected (C, H, W) or (N, C, H, W), got shape {x.shape}")
+    return x.shape[-2], x.shape[-1]
+
+
+def _apply(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """rows (oh, H) @ x (..., H, W) @ cols.T (W, ow) -> (..., oh, ow) float32."""
     out = rows @ np.asarray(x, dtype=np.float64) @ cols.T
     return out.astype(np.float32)
 
@@ -97,7 +102,9 @@ def bicubic_resize(x: np.ndarray, out_h: int, out_w: int, *, antialias: bool = F
 
     x: (C, H, W) or (N, C, H, W); returns float32 (..., out_h, out_w).
     """
-    h, w = x.shape[-2:]
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"output size must be positive, got {out_h}x{out_w}")
+    h, w = _grid_size(x)
     rows = resize_matrix(h, out_h, np.float32(h) / np.float32(out_h), antialias=antialias)
     cols = resize_matrix(w, out_w, np.float32(w) / np.float32(out_w), antialias=antialias)
     return _apply(x, rows, cols)
@@ -111,7 +118,7 @@ def bicubic_scale(x: np.ndarray, scale_h: float, scale_w: float, *, antialias: b
     """
     if scale_h <= 0 or scale_w <= 0:
         raise ValueError(f"scale factors must be positive, got {scale_h}, {scale_w}")
-    h, w = x.shape[-2:]
+    h, w = _grid_size(x)
     rows = resize_matrix(h, math.floor(h * scale_h), 1.0 / scale_h, antialias=antialias)
     cols = resize_matrix(w, math.floor(w * scale_w), 1.0 / scale_w, antialias=antialias)
     return _apply(x, rows, cols)
