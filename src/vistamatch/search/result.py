@@ -1,0 +1,85 @@
+"""Search results as dataclasses; ``SearchResult.to_dict()`` is the original API's JSON shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int  # 1-based, after dedup
+    score: float  # cosine similarity
+    filename: str  # gallery-relative path, '/'-separated
+    row: int  # row in the index
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "score": round(self.score, 6), "filename": self.filename}
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    items: list[Hit]
+
+    @property
+    def size(self) -> int:
+        return len(self.items)
+
+    @property
+    def score_max(self) -> float:
+        return max(h.score for h in self.items)
+
+    @property
+    def score_min(self) -> float:
+        return min(h.score for h in self.items)
+
+    @property
+    def avg_score(self) -> float:
+        return sum(h.score for h in self.items) / len(self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "size": self.size,
+            "score_max": round(self.score_max, 6),
+            "score_min": round(self.score_min, 6),
+            "avg_score": round(self.avg_score, 6),
+            "items": [h.to_dict() for h in self.items],
+        }
+
+
+@dataclass
+class SearchResult:
+    topk_requested: int
+    dedup_enabled: bool
+    duplicates_removed: int
+    tiers: list[Tier]  # non-empty tiers, best first
+    gallery_size: int
+    tier_policy: str = "quantile"
+    timing_ms: dict[str, float] = field(default_factory=dict)  # preprocess, embed, search, dedup_filter, total
+
+    @property
+    def hits(self) -> list[Hit]:
+        """All results in rank order."""
+        return [h for t in self.tiers for h in t.items]
+
+    @property
+    def topk_returned(self) -> int:
+        return sum(t.size for t in self.tiers)
+
+    def tier_of(self, hit: Hit) -> str:
+        return next(t.name for t in self.tiers if hit in t.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "topk_requested": self.topk_requested,
+            "topk_returned": self.topk_returned,
+            "dedup_enabled": self.dedup_enabled,
+            "duplicates_removed": self.duplicates_removed,
+            "tier_policy": self.tier_policy,
+            "tiers": [t.to_dict() for t in self.tiers],
+            "timing_ms": {k: round(v, 3) for k, v in self.timing_ms.items()},
+            "gallery_size": self.gallery_size,
+        }
