@@ -48,7 +48,8 @@ class SearchResult(BaseModel):
     duplicates_removed: int
     gallery_size: int
     timing_ms: TimingMs
-    tiers: list[Tier] = Field(description="in order Perfect, Excellent, Good, Just-so-so")
+    tiers: list[Tier] = Field(description="best first: Perfect, Excellent, Good, Just-so-so; empty tiers may be left out")
+    tier_policy: str | None = Field(None, description="how scores were split into tiers (quantile or absolute)")
     query_thumb_url: str | None = Field(None, description="small thumbnail of the query image, if stored")
 
 

@@ -1,0 +1,56 @@
+"""The app factory: `create_app(settings)` builds a complete FastAPI app on the given folders."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from ..imaging import IMAGE_EXTENSIONS
+from .errors import install_error_handlers
+from .history import HistoryStore
+from .paths import GalleryPaths
+from .routers import gallery, history, pages, search, stats
+from .routers.pages import STATIC_DIR
+from .service import LoadedEngine, SearchService, load_engine
+from .settings import Settings
+from .state import AppState
+from .thumbs import ThumbnailCache
+from .upload_limit import UploadLimitMiddleware
+
+
+def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None = None) -> FastAPI:
+    """The web app. Without `engine`, the model and index load in the background at start-up."""
+    settings = settings or Settings.from_env()
+    service = SearchService.ready_with(engine) if engine else SearchService(lambda: load_engine(settings))
+    state = AppState(
+        settings=settings,
+        service=service,
+        history=HistoryStore(settings.history_path, settings.history_max_len),
+        gallery=GalleryPaths(settings.gallery_dir, IMAGE_EXTENSIONS),
+        thumbs=ThumbnailCache(settings.thumbs_dir, settings.thumb_size),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service.start()
+        yield
+
+    app = FastAPI(
+        title="VistaMatch",
+        summary="Image-to-image search over your own gallery, with tiers, dedup and history.",
+        lifespan=lifespan,
+    )
+    app.state.vistamatch = state
+    install_error_handlers(app)
+    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"]
+        )
+    for module in (search, history, gallery, stats, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

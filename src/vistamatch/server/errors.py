@@ -1,0 +1,66 @@
+"""Every error as JSON {"ok": false, "error": "<one line>", "detail": ...}; nothing a client sends is a 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ImageLoadError, VistaMatchError
+from .service import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+# Words in an ImageLoadError's reason (see vistamatch.imaging) that mean "an image, but truncated,
+# corrupt or too large to decode" (400); any other reason means "not an image we read" (415).
+_DAMAGED_IMAGE_WORDS = ("truncated", "corrupt", "too large", "memory")
+
+
+def error_response(status: int, message: str, detail: object = None, headers: dict | None = None) -> JSONResponse:
+    body = {"ok": False, "error": message, "detail": jsonable_encoder(detail if detail is not None else message)}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def image_error_status(exc: ImageLoadError) -> int:
+    reason = exc.reason.lower()
+    return 400 if any(word in reason for word in _DAMAGED_IMAGE_WORDS) else 415
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return error_response(exc.status_code, message, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The inputs are not echoed back: they may be a large upload.
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        message = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+        return error_response(422, message, errors)
+
+    @app.exception_handler(ImageLoadError)
+    async def image_error(request: Request, exc: ImageLoadError) -> JSONResponse:
+        return error_response(image_error_status(exc), str(exc))
+
+    @app.exception_handler(ServiceUnavailable)
+    async def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
+        return error_response(503, str(exc))
+
+    @app.exception_handler(VistaMatchError)
+    async def vistamatch_error(request: Request, exc: VistaMatchError) -> JSONResponse:
+        return error_response(400, str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal server error (see the server log)")
+
+
+def _location(loc) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "request"

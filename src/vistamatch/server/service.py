@@ -1,0 +1,170 @@
+"""The search service: the loaded model and index, and searches run off the event loop.
+
+Loading (weights, then building or updating the index, then opening it) happens once, on a
+background thread, so the app answers the page, history and stats at once; searches wait for it.
+The NumPy model keeps scratch state and is not assumed thread safe: one search at a time holds
+the engine's lock, each in a worker thread of the threadpool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from fastapi.concurrency import run_in_threadpool
+
+from ..errors import ImageLoadError, VistaMatchError
+from .settings import Settings
+from .thumbs import make_thumbnail
+
+log = logging.getLogger(__name__)
+
+QUERY_THUMB_SIZE = 160
+
+
+@dataclass
+class LoadedEngine:
+    """A ready SearchEngine and what /api/stats tells about it."""
+
+    engine: Any  # vistamatch.search.SearchEngine
+    weights: str
+    fingerprint: str | None
+    dim: int
+    gallery_size: int
+    built_at: str | None  # from the index manifest
+    build_seconds: float | None  # build/update time in this process, if one ran
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ServiceUnavailable(VistaMatchError):
+    """The model or index could not be loaded; searches answer 503 with this message."""
+
+
+def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
+    """Weights (fetched on first use), the index built or updated if needed, then the engine."""
+    from ..index import IndexPaths, build_index, open_index
+    from ..model import load_model, resolve_weights
+    from ..search import SearchEngine
+
+    weights = resolve_weights(settings.weights)
+    model = load_model(weights)
+    paths = IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
+    build_seconds = None
+    if settings.update_index or not paths.exists():
+        start = time.perf_counter()
+        report = build_index(settings.gallery_dir, model, paths, progress=progress)
+        build_seconds = time.perf_counter() - start
+        log.info("%s", report.summary())
+    index = open_index(paths, gallery_dir=settings.gallery_dir)
+    engine = SearchEngine(model, index, near_dup_threshold=settings.near_dup_threshold)
+    return LoadedEngine(
+        engine=engine,
+        weights=str(weights),
+        fingerprint=model.fingerprint,
+        dim=index.dim,
+        gallery_size=index.size,
+        built_at=index.manifest.built_at if index.manifest else None,
+        build_seconds=build_seconds,
+    )
+
+
+@dataclass
+class SearchOutcome:
+    result: Any  # vistamatch.search.SearchResult
+    query_thumb: bytes | None
+
+
+class SearchService:
+    def __init__(self, loader: Callable[[], LoadedEngine]):
+        self._loader = loader
+        self._loaded: Future[LoadedEngine] = Future()
+        self._count_lock = threading.Lock()
+        self.searches_served = 0
+
+    @classmethod
+    def ready_with(cls, loaded: LoadedEngine) -> "SearchService":
+        service = cls(lambda: loaded)
+        service._loaded.set_result(loaded)
+        return service
+
+    def start(self) -> None:
+        """Begin loading in the background (no-op if already loaded or loading)."""
+        if self._loaded.done() or self._loaded.running():
+            return
+        self._loaded.set_running_or_notify_cancel()
+        threading.Thread(target=self._load, name="vistamatch-load", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            loaded = self._loader()
+        except BaseException as exc:  # reported to every search, and in /api/stats
+            log.error("loading the model and index failed: %s", exc)
+            self._loaded.set_exception(exc)
+        else:
+            log.info("ready: %d images, dim %d", loaded.gallery_size, loaded.dim)
+            self._loaded.set_result(loaded)
+
+    @property
+    def ready(self) -> bool:
+        return self._loaded.done() and self._loaded.exception() is None
+
+    @property
+    def load_error(self) -> str | None:
+        if self._loaded.done() and self._loaded.exception() is not None:
+            return str(self._loaded.exception()) or type(self._loaded.exception()).__name__
+        return None
+
+    @property
+    def loaded(self) -> LoadedEngine | None:
+        return self._loaded.result() if self.ready else None
+
+    async def wait_loaded(self) -> LoadedEngine:
+        try:
+            return await asyncio.wrap_future(self._loaded)
+        except Exception as exc:
+            raise ServiceUnavailable(f"the search engine is not available: {exc}") from exc
+
+    async def search(self, data: bytes, *, name: str, topk: int, dedup: bool) -> SearchOutcome:
+        """Search with uploaded image bytes. Raises ImageLoadError for a bad image."""
+        loaded = await self.wait_loaded()
+        return await self._count(run_in_threadpool(_search_image, loaded, data, name, topk, dedup))
+
+    async def search_gallery_image(self, relative: str, file: Path, *, topk: int, dedup: bool) -> SearchOutcome:
+        """Search with a gallery image: its stored embedding if indexed, else the file itself."""
+        loaded = await self.wait_loaded()
+        return await self._count(run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup))
+
+    async def _count(self, search: Awaitable[SearchOutcome]) -> SearchOutcome:
+        outcome = await search
+        with self._count_lock:
+            self.searches_served += 1
+        return outcome
+
+
+def _search_image(loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool) -> SearchOutcome:
+    with loaded.lock:
+        result = loaded.engine.search_image(source, topk=topk, dedup=dedup, name=name)
+    return SearchOutcome(result, _query_thumbnail(source, name))
+
+
+def _search_gallery_image(loaded: LoadedEngine, relative: str, file: Path, topk: int, dedup: bool) -> SearchOutcome:
+    engine = loaded.engine
+    if not (engine.index.relative_paths == relative).any():  # e.g. added after the index was built
+        return _search_image(loaded, file, relative, topk, dedup)
+    result = engine.search_similar(relative, topk=topk, dedup=dedup)  # no model run: no lock needed
+    result.timing_ms = {"preprocess": 0.0, "embed": 0.0, **result.timing_ms}
+    return SearchOutcome(result, _query_thumbnail(file, relative))
+
+
+def _query_thumbnail(source: bytes | Path, name: str) -> bytes | None:
+    try:
+        return make_thumbnail(source, QUERY_THUMB_SIZE, name=name)
+    except (ImageLoadError, OSError, ValueError) as exc:  # the search worked: keep it without a thumbnail
+        log.warning("no thumbnail for query %r: %s", name, exc)
+        return None

@@ -1,0 +1,67 @@
+"""Server settings: the original environment variables, plus a few of our own, with defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import defaults
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    gallery_dir: Path
+    weights: str  # a weights file, or a model name resolve_weights knows (fetched on first use)
+    features_path: Path
+    mapping_path: Path
+    manifest_path: Path
+    history_path: Path
+    history_max_len: int = 200
+    near_dup_threshold: float = 0.9995
+    thumbs_dir: Path = Path(".thumbs")
+    thumb_size: int = 256
+    max_upload_bytes: int = 20 * MB
+    cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
+    update_index: bool = True  # build or update the index before serving if the gallery changed
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Defaults and environment variables; keyword arguments win over both."""
+        values = dict(
+            gallery_dir=defaults.gallery_dir(),
+            weights=str(defaults.weights_path()),
+            features_path=defaults.features_path(),
+            mapping_path=defaults.mapping_path(),
+            manifest_path=defaults.manifest_path(),
+            history_path=defaults.history_path(),
+            history_max_len=defaults.history_max_len(),
+            near_dup_threshold=defaults.near_dup_threshold(),
+            thumbs_dir=Path(os.environ.get("VISTAMATCH_THUMBS_DIR") or ".thumbs"),
+            max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or 20) * MB),
+            cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def for_folder(cls, gallery_dir: str | os.PathLike, data_dir: str | os.PathLike, weights: str, **overrides) -> "Settings":
+        """Everything the server writes (index, history, thumbnails) in data_dir: used by tests and tools."""
+        data = Path(data_dir)
+        values = dict(
+            gallery_dir=Path(gallery_dir),
+            weights=str(weights),
+            features_path=data / "gallery_features.npy",
+            mapping_path=data / "gallery_mapping.npy",
+            manifest_path=data / "gallery_manifest.json",
+            history_path=data / "search_history.json",
+            thumbs_dir=data / ".thumbs",
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+def _split_origins(text: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in text.split(",") if o.strip())
