@@ -1,0 +1,33 @@
+"""The gallery index: a folder of images -> features, mapping and manifest on disk, and back.
+
+Public API::
+
+    IndexPaths(features, mapping, manifest)       # .from_defaults() (seed layout + env vars), .in_dir(folder)
+    build_index(gallery_dir, model, paths, preprocess=None, *, batch_size=8, workers=None,
+                progress=True, checkpoint_every=256, checkpoint_seconds=30.0) -> BuildReport
+    open_index(paths, *, mmap=True, model=None, preprocess=None, gallery_dir=None) -> GalleryIndex
+    GalleryIndex: .store (NumpyStore), .relative_paths, .manifest, .gallery_dir, .size, .dim,
+                  .check(model, preprocess) -> raises IndexMismatchError, .resolve(relative_path)
+    Manifest, FileRecord, IndexMissingError, UnverifiedIndexWarning
+
+On disk: ``gallery_features.npy`` (N x D float32, unit rows), ``gallery_mapping.npy`` (N relative paths,
+fixed-width unicode: ``np.load(..., allow_pickle=False)`` works), ``gallery_manifest.json``. Rows are
+sorted by relative path. During a build: ``gallery_features.partial/`` (checkpoints) and a lock file.
+"""
+
+from .build import BuildReport, build_index
+from .gallery import GalleryIndex, IndexMissingError, UnverifiedIndexWarning, open_index
+from .manifest import FileRecord, Manifest
+from .paths import IndexPaths
+
+__all__ = [
+    "BuildReport",
+    "FileRecord",
+    "GalleryIndex",
+    "IndexMissingError",
+    "IndexPaths",
+    "Manifest",
+    "UnverifiedIndexWarning",
+    "build_index",
+    "open_index",
+]

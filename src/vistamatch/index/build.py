@@ -1,0 +1,254 @@
+"""``build_index``: a gallery folder -> features, mapping and manifest; incremental and resumable.
+
+A build reads only new or changed files (size or mtime differ from the manifest), embeds each distinct
+content once (files are keyed by content hash, so renames and duplicates reuse an embedding), saves its
+progress in checkpoints, and commits the three files together. Rows are sorted by relative path, so
+the result depends only on the folder's contents: an incremental, resumed or clean build give the same
+index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from filelock import FileLock, Timeout
+from tqdm import tqdm
+
+from ..errors import VistaMatchError
+from ..imaging import PreprocessConfig
+from ..search.store import l2_normalize
+from .checkpoint import Checkpoint
+from .commit import commit_files, recover
+from .manifest import INDEXED, SKIPPED, FileRecord, Manifest
+from .paths import IndexPaths
+from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead
+from .previous import PreviousIndex
+from .scan import scan_gallery
+
+
+class EmbeddingModel(Protocol):
+    fingerprint: str
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray: ...  # (B, 3, H, W) -> (B, D)
+
+
+@dataclass
+class BuildReport:
+    gallery_dir: Path
+    total: int = 0  # images in the index now
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    embedded: int = 0  # contents run through the model in this build
+    reused: int = 0  # new or changed files whose embedding already existed (renames, duplicates, resumed work)
+    resumed: int = 0  # embeddings recovered from an interrupted build
+    duplicates: int = 0  # indexed files whose content equals an earlier file's
+    skipped: list[FileRecord] = field(default_factory=list)
+    written: bool = False  # False when the index on disk was already up to date
+    embed_seconds: float = 0.0  # reading, decoding and embedding
+    seconds: float = 0.0
+    note: str | None = None
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"indexed {self.total} images from {self.gallery_dir}",
+            f"  added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
+            f"unchanged {self.unchanged}, skipped {len(self.skipped)}",
+            f"  embedded {self.embedded} ({self.images_per_second:.1f} images/s), reused {self.reused} "
+            f"(renames, duplicates, resumed {self.resumed}), duplicate files {self.duplicates}",
+            f"  {'written' if self.written else 'already up to date'} in {self.seconds:.1f} s",
+        ]
+        if self.note:
+            lines.insert(1, f"  note: {self.note}")
+        lines += [f"  skipped {f.path}: {f.reason}" for f in self.skipped]
+        return "\n".join(lines)
+
+
+def build_index(
+    gallery_dir: str | os.PathLike,
+    model: EmbeddingModel,
+    paths: IndexPaths,
+    preprocess: PreprocessConfig | None = None,
+    *,
+    batch_size: int = 8,
+    workers: int | None = None,
+    progress: bool = True,
+    checkpoint_every: int = 256,
+    checkpoint_seconds: float = 30.0,
+) -> BuildReport:
+    """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
+
+    Checkpoints every ``checkpoint_every`` embeddings or ``checkpoint_seconds``, whichever comes first.
+    Raises VistaMatchError if the folder is missing or another build holds the index.
+    """
+    started = time.perf_counter()
+    preprocess = preprocess or PreprocessConfig()
+    root = Path(gallery_dir).resolve()
+    if not root.is_dir():
+        raise VistaMatchError(f"gallery folder not found: {gallery_dir}")
+    workers = workers or min(8, os.cpu_count() or 2)
+    with _exclusive(paths):
+        recover(paths)
+        meta = {
+            "model_fingerprint": model.fingerprint,
+            "preprocess": json.loads(json.dumps(preprocess.to_dict())),
+            "dim": int(model.config.hidden_size),
+        }
+        report = BuildReport(gallery_dir=root)
+        previous = PreviousIndex.load(paths, meta)
+        report.note = previous.note
+        checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, meta)
+
+        files = scan_gallery(root)
+        records: dict[str, FileRecord] = {}
+        to_read = []
+        for f in files:
+            rec = previous.unchanged(f.path, f.size, f.mtime_ns)
+            if rec is None:
+                to_read.append(f)
+            else:
+                records[f.path] = rec
+        report.unchanged = len(records)
+
+        t0 = time.perf_counter()
+        embedder = _Embedder(model, checkpoint, batch_size, checkpoint_every, checkpoint_seconds)
+        claims = Claims([*previous.row_of_hash, *resumed])
+        decoded: list[Decoded] = []
+        with tqdm(total=len(to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
+            for d in decode_ahead(to_read, preprocess, claims, workers=workers, prefetch=max(2 * batch_size, 4 * workers)):
+                decoded.append(d)
+                bar.update(embedder.add(d))
+            bar.update(embedder.finish())
+        report.embed_seconds = time.perf_counter() - t0
+        report.embedded = len(embedder.vectors)
+
+        _classify(decoded, previous, embedder, resumed, records, report)
+        report.removed = sorted(set(previous.records) - set(records))
+        ordered = [records[f.path] for f in files]
+        indexed = [r for r in ordered if r.status == INDEXED]
+        report.total = len(indexed)
+        report.skipped = [r for r in ordered if r.status == SKIPPED]
+        report.duplicates = len(indexed) - len({r.hash for r in indexed})
+        report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
+
+        manifest = Manifest(
+            model_fingerprint=meta["model_fingerprint"],
+            preprocess=meta["preprocess"],
+            dim=meta["dim"],
+            files=ordered,
+            gallery_dir=str(root),
+            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            build_seconds=time.perf_counter() - started,
+        )
+        report.written = _write(paths, manifest, indexed, previous, {**resumed, **embedder.vectors})
+        checkpoint.remove()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _Embedder:
+    """Batches decoded images by shape, runs the model, and checkpoints the embeddings."""
+
+    def __init__(self, model, checkpoint: Checkpoint, batch_size: int, every: int, seconds: float):
+        self.model = model
+        self.checkpoint = checkpoint
+        self.batcher = ShapeBatcher(batch_size, max_held=8 * batch_size)
+        self.every, self.seconds = every, seconds
+        self.last_flush = time.monotonic()
+        self.vectors: dict[str, np.ndarray] = {}  # content hash -> (D,) unit vector
+        self.failed: dict[str, str] = {}  # content hash -> reason
+
+    def add(self, d: Decoded) -> int:
+        """Take one decoded file; returns how many files are finished (for the progress bar)."""
+        if d.error and d.digest:
+            self.failed[d.digest] = d.error
+        if d.pixels is None:
+            return 1
+        return sum(self._embed(*batch) for batch in self.batcher.add(d.digest, d.pixels))
+
+    def finish(self) -> int:
+        done = sum(self._embed(*batch) for batch in self.batcher.drain())
+        self.checkpoint.flush()
+        return done
+
+    def _embed(self, digests: list[str], pixels: np.ndarray) -> int:
+        vectors = l2_normalize(self.model(pixels))  # (B, 3, H, W) -> (B, D)
+        self.vectors.update(zip(digests, vectors))
+        self.checkpoint.add(digests, vectors)
+        if self.checkpoint.pending >= self.every or time.monotonic() - self.last_flush >= self.seconds:
+            self.checkpoint.flush()
+            self.last_flush = time.monotonic()
+        return len(digests)
+
+
+def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, resumed, records, report: BuildReport) -> None:
+    """Records for the files read in this build, and the added/changed/unchanged/reused counts."""
+    for d in decoded:
+        f = d.file
+        if d.digest is None:
+            rec = FileRecord(f.path, d.size, f.mtime_ns, None, SKIPPED, d.error)
+        elif d.digest in embedder.failed:
+            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, embedder.failed[d.digest])
+        elif d.digest in embedder.vectors or d.digest in resumed or d.digest in previous.row_of_hash:
+            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)
+        else:  # claimed by a file that was skipped without a content hash: cannot happen
+            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, "not embedded")
+        records[f.path] = rec
+        old = previous.records.get(f.path)
+        if old is not None and (old.hash, old.status) == (rec.hash, rec.status):
+            report.unchanged += 1  # touched, same bytes
+            continue
+        (report.added if old is None else report.changed).append(f.path)
+        if rec.status == INDEXED and d.pixels is None:
+            report.reused += 1
+
+
+def _write(paths: IndexPaths, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh) -> bool:
+    """Commit the new index; only the manifest when the rows did not change. Returns whether rows were written."""
+    order = [(r.path, r.hash) for r in indexed]
+    if previous.features is not None and order == previous.order and paths.exists():
+        old = Manifest.load(paths.manifest)
+        if [f.to_dict() for f in old.files] != [f.to_dict() for f in manifest.files]:
+            manifest.built_at, manifest.build_seconds = old.built_at, old.build_seconds
+            commit_files(paths, {paths.manifest: manifest.to_json_bytes()})
+        return False
+    features = np.zeros((len(indexed), manifest.dim), np.float32)  # (N, D)
+    from_previous = []  # (row here, row in the previous features)
+    for row, r in enumerate(indexed):
+        if r.hash in fresh:
+            features[row] = fresh[r.hash]
+        else:
+            from_previous.append((row, previous.row_of_hash[r.hash]))
+    if from_previous:
+        here, there = np.array(from_previous).T
+        features[here] = previous.features[there]  # one gather from the memory map
+    mapping = np.array([r.path for r in indexed], dtype=str) if indexed else np.zeros(0, dtype="<U1")
+    commit_files(paths, {paths.features: features, paths.mapping: mapping, paths.manifest: manifest.to_json_bytes()})
+    return True
+
+
+@contextmanager
+def _exclusive(paths: IndexPaths):
+    paths.lock.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(paths.lock), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise VistaMatchError(f"another build is writing this index (lock {paths.lock}); wait for it to finish") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -1,0 +1,121 @@
+"""``open_index``: the index on disk as a searchable ``GalleryIndex``, checked against the model in use."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import IndexMismatchError, VistaMatchError
+from ..search.store import NumpyStore
+from .commit import recover
+from .manifest import Manifest
+from .paths import IndexPaths
+
+
+class IndexMissingError(VistaMatchError):
+    """No index files where they were looked for."""
+
+
+class UnverifiedIndexWarning(UserWarning):
+    """An index without a manifest (the original project's): searchable, but its model cannot be checked."""
+
+
+@dataclass
+class GalleryIndex:
+    paths: IndexPaths
+    store: NumpyStore
+    manifest: Manifest | None  # None for an index from the original project
+    gallery_dir: Path | None  # where the mapping's relative paths point, when known
+
+    @property
+    def size(self) -> int:
+        return len(self.store)
+
+    @property
+    def dim(self) -> int:
+        return self.store.dim
+
+    @property
+    def relative_paths(self) -> np.ndarray:
+        """(N,) str: the mapping, row -> gallery-relative path."""
+        return self.store.all_keys
+
+    @property
+    def verified(self) -> bool:
+        return self.manifest is not None
+
+    @property
+    def preprocess(self) -> dict | None:
+        """The preprocessing settings the index was built with (``PreprocessConfig.to_dict()``), if known."""
+        return self.manifest.preprocess if self.manifest else None
+
+    def resolve(self, relative_path: str) -> Path:
+        """The file behind a mapping entry."""
+        if self.gallery_dir is None:
+            raise VistaMatchError("the gallery folder of this index is unknown; pass it explicitly")
+        return self.gallery_dir / relative_path
+
+    def check(self, model=None, preprocess=None) -> None:
+        """Refuse (IndexMismatchError) a model or preprocessing other than the index was built with."""
+        problems = []
+        if model is not None and int(model.config.hidden_size) != self.dim:
+            problems.append(f"dimension {self.dim}, the model gives {model.config.hidden_size}")
+        elif self.manifest is not None:
+            if model is not None and model.fingerprint != self.manifest.model_fingerprint:
+                problems.append("other weights")
+            if preprocess is not None and _jsonable(preprocess.to_dict()) != self.manifest.preprocess:
+                problems.append("other preprocessing")
+        if problems:
+            where = self.gallery_dir or "GALLERY_DIR"
+            raise IndexMismatchError(
+                f"index {self.paths.features} was built with {' and '.join(problems)}; re-index with: vistamatch index {where}"
+            )
+
+
+def open_index(
+    paths: IndexPaths, *, mmap: bool = True, model=None, preprocess=None, gallery_dir: str | Path | None = None
+) -> GalleryIndex:
+    """Open the index at ``paths`` (features memory-mapped by default, so a 1M-row index opens at once).
+
+    With ``model``/``preprocess`` given, checks them (see ``GalleryIndex.check``). An index without a
+    manifest is opened with an ``UnverifiedIndexWarning``; its rows are normalised on the fly.
+    """
+    recover(paths)  # a build killed while committing
+    if not paths.exists():
+        raise IndexMissingError(f"no index at {paths.features}; build one with: vistamatch index GALLERY_DIR")
+    try:
+        features = np.load(paths.features, mmap_mode="r" if mmap else None, allow_pickle=False)
+        mapping = np.load(paths.mapping, allow_pickle=False)
+    except ValueError as exc:
+        raise VistaMatchError(f"{paths.mapping}: unreadable index ({exc}); re-index with: vistamatch index") from exc
+    if features.ndim != 2 or mapping.ndim != 1 or len(features) != len(mapping):
+        raise VistaMatchError(
+            f"index files disagree: features {features.shape}, mapping {mapping.shape}; re-index with: vistamatch index"
+        )
+    mapping = mapping.astype(str)
+    manifest = Manifest.load(paths.manifest) if paths.manifest.exists() else None
+    if manifest is None:
+        if len(mapping):
+            mapping = np.char.replace(mapping, "\\", "/")  # '/'-separated, whatever wrote it
+        warnings.warn(
+            f"index {paths.features} has no manifest (built by the original project?): its weights and "
+            "preprocessing cannot be verified; re-index with: vistamatch index GALLERY_DIR",
+            UnverifiedIndexWarning,
+            stacklevel=2,
+        )
+    elif manifest.count != len(mapping) or manifest.dim != features.shape[1]:
+        raise VistaMatchError(f"{paths.manifest} does not describe {paths.features}; re-index with: vistamatch index")
+    store = NumpyStore(features, mapping, normalized=manifest is not None and manifest.normalized)
+    if gallery_dir is None and manifest is not None:
+        gallery_dir = manifest.gallery_dir
+    index = GalleryIndex(paths, store, manifest, Path(gallery_dir) if gallery_dir is not None else None)
+    index.check(model, preprocess)
+    return index
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d))

@@ -1,0 +1,111 @@
+"""The feeding side of a build: files read, hashed and decoded in worker threads ahead of the model,
+then grouped by shape into batches.
+
+Threads suffice: hashing, Pillow's decoding and resizing, and NumPy all release the GIL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Hashable, Iterable, Iterator
+
+import numpy as np
+
+from ..errors import ImageLoadError
+from ..imaging import PreprocessConfig, load_and_preprocess
+from .scan import GalleryFile, content_hash
+
+
+@dataclass(frozen=True)
+class Decoded:
+    file: GalleryFile
+    size: int  # bytes actually read
+    digest: str | None  # None when the file could not be read
+    pixels: np.ndarray | None  # (1, 3, H, W) when this worker claimed the content for embedding
+    error: str | None = None  # why the file cannot be indexed
+
+
+class Claims:
+    """Content hashes already embedded or being decoded, so each distinct content is decoded once."""
+
+    def __init__(self, known: Iterable[str] = ()):
+        self._seen = set(known)
+        self._lock = threading.Lock()
+
+    def claim(self, digest: str) -> bool:
+        """True for the first caller with this digest."""
+        with self._lock:
+            if digest in self._seen:
+                return False
+            self._seen.add(digest)
+            return True
+
+
+def read_and_decode(file: GalleryFile, config: PreprocessConfig, claims: Claims) -> Decoded:
+    try:
+        data = file.abspath.read_bytes()
+    except OSError as exc:
+        return Decoded(file, file.size, None, None, f"cannot read: {exc.strerror or exc}")
+    digest = content_hash(data)
+    if not claims.claim(digest):
+        return Decoded(file, len(data), digest, None)
+    try:
+        pixels = load_and_preprocess(data, config, name=file.path)
+    except ImageLoadError as exc:
+        return Decoded(file, len(data), digest, None, exc.reason)
+    except (OSError, ValueError, SyntaxError) as exc:  # a decoder error the loader did not wrap
+        return Decoded(file, len(data), digest, None, f"{type(exc).__name__}: {exc}")
+    return Decoded(file, len(data), digest, pixels)
+
+
+def decode_ahead(
+    files: Iterable[GalleryFile], config: PreprocessConfig, claims: Claims, *, workers: int, prefetch: int
+) -> Iterator[Decoded]:
+    """``read_and_decode`` of each file, in order, with up to ``prefetch`` files in flight."""
+    files = iter(files)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vistamatch-decode")
+    window = deque(pool.submit(read_and_decode, f, config, claims) for f in itertools.islice(files, prefetch))
+    try:
+        while window:
+            decoded = window.popleft().result()
+            for f in itertools.islice(files, 1):
+                window.append(pool.submit(read_and_decode, f, config, claims))
+            yield decoded
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ShapeBatcher:
+    """Groups (1, 3, H, W) arrays of the same shape into (B, 3, H, W) batches of ``batch_size``.
+
+    Holds at most ``max_held`` arrays: beyond that the fullest bucket goes out early.
+    """
+
+    def __init__(self, batch_size: int, max_held: int):
+        self.batch_size = batch_size
+        self.max_held = max(max_held, batch_size)
+        self._buckets: dict[tuple[int, ...], list[tuple[Hashable, np.ndarray]]] = {}
+        self._held = 0
+
+    def add(self, key: Hashable, pixels: np.ndarray) -> list[tuple[list[Hashable], np.ndarray]]:
+        """Queue one image; returns the batches that became ready (keys, (B, 3, H, W))."""
+        bucket = self._buckets.setdefault(pixels.shape, [])
+        bucket.append((key, pixels))
+        self._held += 1
+        if len(bucket) >= self.batch_size:
+            return [self._take(pixels.shape)]
+        if self._held > self.max_held:
+            return [self._take(max(self._buckets, key=lambda s: len(self._buckets[s])))]
+        return []
+
+    def drain(self) -> list[tuple[list[Hashable], np.ndarray]]:
+        return [self._take(shape) for shape in list(self._buckets)]
+
+    def _take(self, shape) -> tuple[list[Hashable], np.ndarray]:
+        items = self._buckets.pop(shape)
+        self._held -= len(items)
+        return [k for k, _ in items], np.concatenate([p for _, p in items])

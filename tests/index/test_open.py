@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+from index_helpers import PixelStatsModel
+
+from vistamatch.errors import IndexMismatchError, VistaMatchError
+from vistamatch.imaging import PreprocessConfig
+from vistamatch.index import IndexMissingError, IndexPaths, UnverifiedIndexWarning, build_index, open_index
+from vistamatch.index.commit import commit_files, recover
+
+
+@pytest.fixture
+def built(gallery, tmp_path):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build_index(gallery, PixelStatsModel(), paths, progress=False, batch_size=4)
+    return paths
+
+
+def test_open_maps_the_features_and_knows_the_gallery(built, gallery):
+    index = open_index(built)
+    assert isinstance(index.store._vectors, np.memmap)
+    assert index.size == 12 and index.dim == 8 and index.verified
+    assert index.resolve(index.relative_paths[0]).is_file()
+    assert index.gallery_dir == gallery.resolve()
+    index.check(PixelStatsModel(), PreprocessConfig())  # same model and settings: accepted
+    assert not isinstance(open_index(built, mmap=False).store._vectors, np.memmap)
+
+
+def test_other_weights_or_preprocessing_are_refused(built):
+    with pytest.raises(IndexMismatchError, match=r"other weights; re-index with: vistamatch index "):
+        open_index(built, model=PixelStatsModel("stats:other"))
+    with pytest.raises(IndexMismatchError, match="other preprocessing"):
+        open_index(built, model=PixelStatsModel(), preprocess=PreprocessConfig(mode="center_crop"))
+    wide = PixelStatsModel()
+    wide.config.hidden_size = 16
+    with pytest.raises(IndexMismatchError, match="dimension 8, the model gives 16"):
+        open_index(built, model=wide)
+
+
+def test_missing_index_says_how_to_build_one(tmp_path):
+    with pytest.raises(IndexMissingError, match="vistamatch index"):
+        open_index(IndexPaths.in_dir(tmp_path))
+
+
+def test_an_original_project_index_is_searchable_with_a_warning(tmp_path):
+    # as the original build script saved them: raw (unnormalised) features and bare file names
+    rng = np.random.default_rng(0)
+    raw = rng.standard_normal((20, 8)).astype(np.float32) * 7
+    paths = IndexPaths.in_dir(tmp_path)
+    np.save(paths.features, raw)
+    np.save(paths.mapping, np.array([f"{i:06d}.jpg" for i in range(20)]))
+    with pytest.warns(UnverifiedIndexWarning, match="cannot be verified"):
+        index = open_index(paths, model=PixelStatsModel(), gallery_dir=tmp_path / "gallery_images")
+    rows, scores = index.store.search(raw[5], 1)
+    assert index.relative_paths[rows[0]] == "000005.jpg" and scores[0] == pytest.approx(1.0, abs=1e-5)
+    assert not index.verified and index.resolve("000005.jpg") == tmp_path / "gallery_images" / "000005.jpg"
+
+
+def test_files_that_disagree_are_reported(tmp_path):
+    paths = IndexPaths.in_dir(tmp_path)
+    np.save(paths.features, np.zeros((3, 4), np.float32))
+    np.save(paths.mapping, np.array(["a", "b"]))
+    with pytest.raises(VistaMatchError, match="disagree"):
+        open_index(paths)
+    np.save(paths.mapping, np.array(["a", "b", object()], dtype=object))
+    with pytest.raises(VistaMatchError, match="unreadable index"):
+        open_index(paths)
+
+
+def test_a_commit_killed_between_renames_is_rolled_forward(built):
+    old_manifest = json.loads(built.manifest.read_text())
+    features = np.load(built.features)[::-1].copy()
+    mapping = np.load(built.mapping)[::-1].copy()
+    manifest = dict(old_manifest, built_at="later")
+    # stage everything and write the journal, but "die" before any rename
+    import vistamatch.index.commit as commit
+
+    real_roll = commit._roll_forward
+    commit._roll_forward = lambda paths: None
+    try:
+        commit_files(built, {built.features: features, built.mapping: mapping, built.manifest: json.dumps(manifest).encode()})
+    finally:
+        commit._roll_forward = real_roll
+    assert built.journal.exists() and np.array_equal(np.load(built.mapping)[::-1], mapping)  # still the old files
+    index = open_index(built)  # finishes the commit first
+    assert not built.journal.exists()
+    assert index.relative_paths.tolist() == mapping.tolist()
+    assert json.loads(built.manifest.read_text())["built_at"] == "later"
+
+
+def test_staged_files_without_a_journal_are_discarded(built):
+    before = built.features.read_bytes()
+    staged = built.features.with_name(built.features.name + ".partial-new")
+    staged.write_bytes(b"half written")
+    recover(built)
+    assert not staged.exists() and built.features.read_bytes() == before
