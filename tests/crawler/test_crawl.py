@@ -1,0 +1,131 @@
+"""End-to-end crawls against the loopback image host: exact target, failures by reason, names, limits."""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import replace
+
+from vistamatch.crawler import crawl, read_manifest
+from vistamatch.crawler.run import LIST_EXHAUSTED, MAX_ATTEMPTS, TARGET_REACHED
+
+from .helpers import TEST_FETCH, assert_valid_gallery, crawl_config, failure_mix, good_urls
+
+
+def test_every_failure_is_counted_by_reason_when_the_list_runs_out(tmp_path, image_host):
+    bad, bad_images, expected_failures = failure_mix(image_host)
+    urls = good_urls(image_host, 12) + bad
+    random.Random(0).shuffle(urls)
+    report = crawl(crawl_config(tmp_path, urls, target=100))
+
+    assert report.stop_reason == LIST_EXHAUSTED
+    assert report.attempted == len(urls)
+    assert report.saved == 12 + bad_images, report.failures
+    assert report.failures == expected_failures
+    images = assert_valid_gallery(tmp_path / "gallery")
+    assert [p.stem for p in images] == [f"{n:06d}" for n in range(1, 12 + bad_images + 1)]
+    manifest = read_manifest(tmp_path / "gallery")
+    assert sorted(manifest) == [p.name for p in images]
+    assert set(manifest.values()) <= set(urls)
+
+
+def test_retries_only_what_can_succeed_later(tmp_path, image_host):
+    bad, _, _ = failure_mix(image_host)
+    crawl(crawl_config(tmp_path, bad, target=100))
+    tries = {path: len(image_host.requests_for(path)) for path in image_host.hits}
+    assert tries["/status/404/0a"] == tries["/status/403/0"] == tries["/status/410/0"] == 1
+    assert tries["/html-as-jpeg/0"] == tries["/truncated/0.jpg"] == tries["/huge/0.jpg"] == 1
+    assert tries["/status/500/0"] == 2 == tries["/slow/0.jpg"]  # retries=1
+    assert tries["/flaky/01.jpg"] == 2
+    (first, status), (second, _) = image_host.requests_for("/ratelimit/0.jpg")
+    assert status == 429 and second - first >= 0.95  # waited the server's Retry-After: 1
+
+
+def test_stops_at_exactly_the_target_among_failures(tmp_path, image_host):
+    bad, _, _ = failure_mix(image_host)
+    urls = good_urls(image_host, 60) + bad
+    random.Random(1).shuffle(urls)
+    report = crawl(crawl_config(tmp_path, urls, target=15))
+    assert report.stop_reason == TARGET_REACHED
+    assert report.saved == 15 == len(assert_valid_gallery(tmp_path / "gallery"))
+
+
+def test_never_has_more_downloads_in_flight_than_images_still_needed(tmp_path, image_host):
+    image_host.delay_s = 0.05
+    urls = good_urls(image_host, 60)
+    report = crawl(crawl_config(tmp_path, urls, target=15, fetch=replace(TEST_FETCH, concurrency=32)))
+    assert report.saved == 15
+    assert report.attempted == 15
+    assert image_host.served_images() == 15  # 32 slots, but only as many downloads as images wanted
+
+
+def test_images_already_in_the_folder_count_and_names_continue(tmp_path, image_host):
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    (gallery / "000002.jpg").write_bytes(image_host.photo_bytes(0, "jpg"))  # same bytes as the first URL
+    (gallery / "000007.png").write_bytes(image_host.photo_bytes(99, "png"))
+    (gallery / "mine.webp").write_bytes(image_host.photo_bytes(98, "webp"))
+    report = crawl(crawl_config(tmp_path, good_urls(image_host, 10), target=8))
+    assert report.existing == 3 and report.saved == 5
+    assert report.failures == {"duplicate": 1}
+    names = sorted(p.name for p in assert_valid_gallery(gallery))
+    new = [n for n in names if n[:6].isdigit() and int(n[:6]) > 7]
+    assert [n[:6] for n in new] == ["000008", "000009", "000010", "000011", "000012"]
+    assert len(names) == 8
+
+
+def test_does_nothing_when_the_folder_already_holds_the_target(tmp_path, image_host):
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    for i in range(3):
+        (gallery / f"{i}.jpg").write_bytes(image_host.photo_bytes(i))
+    report = crawl(crawl_config(tmp_path, good_urls(image_host, 5), target=3))
+    assert report.stop_reason == TARGET_REACHED and report.attempted == 0
+    assert not image_host.hits
+
+
+def test_a_second_run_continues_where_max_attempts_stopped(tmp_path, image_host):
+    bad, bad_images, _ = failure_mix(image_host)
+    urls = good_urls(image_host, 20) + bad
+    random.Random(2).shuffle(urls)
+    first = crawl(crawl_config(tmp_path, urls, target=100, max_attempts=15))
+    assert first.stop_reason == MAX_ATTEMPTS and first.attempted == 15
+    hits_after_first = dict(image_host.hits)
+    second = crawl(crawl_config(tmp_path, urls, target=100))
+    assert second.stop_reason == LIST_EXHAUSTED
+    assert second.attempted == len(urls) - 15  # no finished row tried again
+    assert first.saved + second.saved == 20 + bad_images
+    for path, hits in hits_after_first.items():
+        assert image_host.hits[path] == hits, f"{path} was fetched again"
+    images = assert_valid_gallery(tmp_path / "gallery")
+    assert [int(p.stem) for p in images] == list(range(1, len(images) + 1))
+    with open(tmp_path / "gallery" / "urls.csv", newline="") as f:
+        listed = [row["file"] for row in csv.DictReader(f)]
+    assert sorted(listed) == [p.name for p in images]
+
+
+def test_limits_downloads_per_host_and_in_total(tmp_path, image_host):
+    image_host.delay_s = 0.1
+    urls = good_urls(image_host, 24)
+    fetch = replace(TEST_FETCH, concurrency=8, per_host=3)
+    crawl(crawl_config(tmp_path, urls, target=24, fetch=fetch))
+    assert image_host.max_active == 3  # one host here: the per-host limit binds, and is reached
+
+    image_host.max_active = 0
+    fetch = replace(TEST_FETCH, concurrency=5, per_host=16)
+    crawl(crawl_config(tmp_path / "again", good_urls(image_host, 24, start=100), target=24, fetch=fetch))
+    assert image_host.max_active == 5
+
+
+def test_max_side_shrinks_large_images_on_the_way_in(tmp_path, image_host):
+    from PIL import Image
+
+    from vistamatch.crawler import ImageRules
+
+    urls = [image_host.url(f"/photo/{k}.jpg") for k in (1, 2)]  # 96 x 72
+    rules = ImageRules(min_bytes=200, max_bytes=200_000, min_side=40, max_side=64)
+    report = crawl(crawl_config(tmp_path, urls, target=2, rules=rules))
+    assert report.saved == 2
+    for path in assert_valid_gallery(tmp_path / "gallery"):
+        with Image.open(path) as img:
+            assert max(img.size) == 64
