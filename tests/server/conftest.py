@@ -3,21 +3,23 @@ an app per test on fresh folders, and a real uvicorn on a free loopback port."""
 
 from __future__ import annotations
 
-import io
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from vistamatch.server import Settings, create_app, load_engine
 
+from .helpers import LiveServer, jpeg_bytes
+
 HTML_NAME = "<img src=x onerror=alert(1)>.png"
+
+
+@pytest.fixture(scope="session")
+def html_name() -> str:
+    """A gallery file name that is also HTML: it must reach clients as plain text."""
+    return HTML_NAME
 
 
 @pytest.fixture(scope="session")
@@ -73,43 +75,9 @@ def client(settings, engine):
         yield c
 
 
-def jpeg_bytes(img, quality: int = 90) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="session")
 def query_jpeg(photos) -> bytes:
     return jpeg_bytes(photos["chelsea"].resize((320, 240)))
-
-
-class LiveServer:
-    """A real uvicorn serving `app` on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-    def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
 
 
 @pytest.fixture

@@ -62,5 +62,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _location(loc) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "request"
+    """('query', 'topk') -> 'topk': the field, without where it came from."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "request body"

@@ -29,14 +29,14 @@ class GalleryPaths:
         """
         if not relative or "\x00" in relative or "\\" in relative:
             raise UnsafePath(relative)
-        pure = PurePosixPath(relative)
-        if pure.is_absolute() or any(part in ("", ".", "..") or part.startswith(".") for part in pure.parts):
+        parts = relative.split("/")  # raw parts: '' (absolute, '//'), '.' and '..' all refused
+        if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
             raise UnsafePath(relative)
-        if ":" in pure.parts[0]:  # a Windows drive such as C:
+        if ":" in parts[0]:  # a Windows drive such as C:
             raise UnsafePath(relative)
-        if pure.suffix.lower() not in self.allowed_suffixes:
+        if PurePosixPath(parts[-1]).suffix.lower() not in self.allowed_suffixes:
             raise UnsafePath(relative)
-        real = Path(os.path.realpath(self.root.joinpath(*pure.parts)))
+        real = Path(os.path.realpath(self.root.joinpath(*parts)))
         if real != self.root and self.root not in real.parents:
             raise UnsafePath(relative)
         if not real.is_file():

@@ -1,0 +1,1 @@
+"""Server tests (a package, so the helpers import by relative name)."""

@@ -1,0 +1,144 @@
+"""The history file: order, cap, thumbnails, corrupt files set aside, several processes writing at once."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from vistamatch.server.history import HistoryStore, new_entry_id, now_timestamp
+
+
+def make_entry(query_name: str = "q.jpg", n_items: int = 3) -> dict:
+    items = [
+        {"rank": i + 1, "score": 0.9 - i / 10, "filename": f"img{i}.jpg", "url": f"/gallery_images/img{i}.jpg"}
+        for i in range(n_items)
+    ]
+    return {
+        "id": new_entry_id(),
+        "ts": now_timestamp(),
+        "query_name": query_name,
+        "topk_requested": n_items,
+        "topk_returned": n_items,
+        "dedup_enabled": True,
+        "duplicates_removed": 0,
+        "gallery_size": 10,
+        "timing_ms": {"preprocess": 1.0, "embed": 2.0, "search": 0.5, "dedup_filter": 0.1, "total": 3.6},
+        "tiers": [{"name": "Perfect", "size": n_items, "score_max": 0.9, "score_min": 0.7, "avg_score": 0.8, "items": items}],
+    }
+
+
+def test_newest_first_capped_and_thumbnails_follow(tmp_path):
+    store = HistoryStore(tmp_path / "search_history.json", max_len=3)
+    ids = [store.add(make_entry(f"q{i}.jpg"), query_thumb=b"RIFF-thumb-%d" % i)["id"] for i in range(5)]
+    entries, total = store.list()
+    assert total == 3
+    assert [e["id"] for e in entries] == ids[::-1][:3]
+    # thumbnails of entries beyond the cap are gone; the kept ones are there
+    assert store.thumb_file(ids[0]) is None and store.thumb_file(ids[1]) is None
+    assert store.thumb_file(ids[4]).read_bytes() == b"RIFF-thumb-4"
+    # the file is the original format: a JSON list, newest first
+    on_disk = json.loads((tmp_path / "search_history.json").read_text())
+    assert [e["query_name"] for e in on_disk] == ["q4.jpg", "q3.jpg", "q2.jpg"]
+
+
+def test_get_delete_clear(tmp_path):
+    store = HistoryStore(tmp_path / "h.json")
+    a = store.add(make_entry("a.jpg"), query_thumb=b"a")
+    b = store.add(make_entry("b.jpg"))
+    assert store.get(a["id"])["query_name"] == "a.jpg"
+    assert store.delete(a["id"]) is True
+    assert store.delete(a["id"]) is False
+    assert store.get(a["id"]) is None and store.thumb_file(a["id"]) is None
+    assert [e["id"] for e in store.list()[0]] == [b["id"]]
+    assert store.clear() == 1
+    assert store.list() == ([], 0)
+    assert json.loads((tmp_path / "h.json").read_text()) == []
+
+
+def test_thumb_file_refuses_path_like_ids(tmp_path):
+    store = HistoryStore(tmp_path / "h.json")
+    (tmp_path / "secret.webp").write_bytes(b"x")
+    assert store.thumb_file("../secret") is None
+    assert store.thumb_file("..%2fsecret") is None
+
+
+def test_survives_a_new_store_on_the_same_file(tmp_path):
+    first = HistoryStore(tmp_path / "h.json")
+    entry = first.add(make_entry("kept.jpg"))
+    again = HistoryStore(tmp_path / "h.json")
+    assert again.get(entry["id"]) == entry
+
+
+@pytest.mark.parametrize(
+    "content, kept",
+    [
+        (b'[{"id": "abc", "ts": "2026-01-01T00:00:00", "query_na', 0),  # cut mid-write by hand
+        (b"\xff\xfe not utf-8", 0),
+        (b'{"id": "not a list"}', 0),
+    ],
+)
+def test_corrupt_file_is_set_aside_and_reported(tmp_path, content, kept):
+    path = tmp_path / "search_history.json"
+    path.write_bytes(content)
+    store = HistoryStore(path)
+    assert store.list() == ([], 0)
+    backups = list(tmp_path.glob("search_history.json.corrupt-*.bak"))
+    assert len(backups) == 1 and backups[0].read_bytes() == content  # nothing lost
+    assert len(store.warnings) == 1 and backups[0].name in store.warnings[0]
+    # new searches are recorded in a fresh, valid file; the backup stays untouched
+    entry = store.add(make_entry())
+    assert [e["id"] for e in json.loads(path.read_text())] == [entry["id"]]
+    assert backups[0].read_bytes() == content
+
+
+def test_hand_edited_file_keeps_valid_entries(tmp_path):
+    path = tmp_path / "search_history.json"
+    good = make_entry("good.jpg")
+    raw = json.dumps([good, {"id": "x", "ts": "yesterday"}, "junk", good], indent=2).encode()
+    path.write_bytes(raw)
+    store = HistoryStore(path)
+    entries, total = store.list()
+    assert total == 1 and entries[0]["query_name"] == "good.jpg"
+    assert "3 of 4 entries" in store.warnings[0]
+    (backup,) = tmp_path.glob("*.corrupt-*.bak")
+    assert backup.read_bytes() == raw
+
+
+def test_original_project_entries_are_read_as_is(tmp_path):
+    """An entry as the original app.py wrote it (no thumbnails, items with url) is valid."""
+    path = tmp_path / "search_history.json"
+    entry = make_entry("222.jpeg")
+    path.write_text(json.dumps([entry], ensure_ascii=False, indent=2))
+    store = HistoryStore(path)
+    assert store.get(entry["id"])["tiers"][0]["items"][0]["url"] == "/gallery_images/img0.jpg"
+    assert store.warnings == []
+
+
+def _write_entries(path: str, worker: int, count: int) -> None:
+    store = HistoryStore(path, max_len=10_000)
+    for i in range(count):
+        store.add(make_entry(f"w{worker}-{i}.jpg"), query_thumb=b"t")
+
+
+def test_concurrent_writes_from_several_processes_lose_nothing(tmp_path):
+    path = tmp_path / "search_history.json"
+    workers, per_worker = 4, 15
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_entries, args=(str(path), w, per_worker)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    entries = json.loads(path.read_text())  # valid JSON
+    names = {e["query_name"] for e in entries}
+    assert names == {f"w{w}-{i}.jpg" for w in range(workers) for i in range(per_worker)}
+    assert len({e["id"] for e in entries}) == workers * per_worker
+    # each worker's own entries stay newest first
+    for w in range(workers):
+        mine = [e["query_name"] for e in entries if e["query_name"].startswith(f"w{w}-")]
+        assert mine == [f"w{w}-{i}.jpg" for i in reversed(range(per_worker))]
+    assert len(list((tmp_path / "search_history_thumbs").glob("*.webp"))) == workers * per_worker
