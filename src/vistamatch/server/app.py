@@ -24,7 +24,10 @@ from .upload_limit import UploadLimitMiddleware
 def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None = None) -> FastAPI:
     """The web app. Without `engine`, the model and index load in the background at start-up."""
     settings = settings or Settings.from_env()
-    service = SearchService.ready_with(engine) if engine else SearchService(lambda: load_engine(settings))
+    if engine is not None:
+        service = SearchService.ready_with(engine)
+    else:
+        service = SearchService(lambda: load_engine(settings), load_wait_seconds=settings.load_wait_seconds)
     state = AppState(
         settings=settings,
         service=service,

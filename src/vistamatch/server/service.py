@@ -48,17 +48,22 @@ class ServiceUnavailable(VistaMatchError):
 
 def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     """Weights (fetched on first use), the index built or updated if needed, then the engine."""
-    from ..index import IndexPaths, build_index, open_index
+    from ..imaging import PreprocessConfig
+    from ..index import IndexPaths, Manifest, build_index, open_index
     from ..model import load_model, resolve_weights
     from ..search import SearchEngine
 
-    weights = resolve_weights(settings.weights)
+    weights = resolve_weights(settings.weights) if settings.weights else resolve_weights()
     model = load_model(weights)
     paths = IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
     build_seconds = None
     if settings.update_index or not paths.exists():
+        # Keep the preprocessing the index was built with, so an update embeds only what changed.
+        built_with = Manifest.load(paths.manifest).preprocess if paths.manifest.is_file() else None
         start = time.perf_counter()
-        report = build_index(settings.gallery_dir, model, paths, progress=progress)
+        report = build_index(
+            settings.gallery_dir, model, paths, PreprocessConfig(**built_with) if built_with else None, progress=progress
+        )
         build_seconds = time.perf_counter() - start
         log.info("%s", report.summary())
     index = open_index(paths, gallery_dir=settings.gallery_dir)
@@ -81,8 +86,9 @@ class SearchOutcome:
 
 
 class SearchService:
-    def __init__(self, loader: Callable[[], LoadedEngine]):
+    def __init__(self, loader: Callable[[], LoadedEngine], *, load_wait_seconds: float = 60.0):
         self._loader = loader
+        self._load_wait_seconds = load_wait_seconds
         self._loaded: Future[LoadedEngine] = Future()
         self._count_lock = threading.Lock()
         self.searches_served = 0
@@ -126,7 +132,10 @@ class SearchService:
 
     async def wait_loaded(self) -> LoadedEngine:
         try:
-            return await asyncio.wrap_future(self._loaded)
+            # shield: a request that gives up must not cancel the load for everyone else
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._loaded)), self._load_wait_seconds)
+        except asyncio.TimeoutError:
+            raise ServiceUnavailable("still loading the model and index (building it can take a while); try again soon") from None
         except Exception as exc:
             raise ServiceUnavailable(f"the search engine is not available: {exc}") from exc
 

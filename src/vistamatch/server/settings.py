@@ -14,7 +14,7 @@ MB = 1024 * 1024
 @dataclass(frozen=True)
 class Settings:
     gallery_dir: Path
-    weights: str  # a weights file, or a model name resolve_weights knows (fetched on first use)
+    weights: str | None  # a weights file or model name; None: $WEIGHTS_PATH or the default (fetched on first use)
     features_path: Path
     mapping_path: Path
     manifest_path: Path
@@ -26,13 +26,14 @@ class Settings:
     max_upload_bytes: int = 20 * MB
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     update_index: bool = True  # build or update the index before serving if the gallery changed
+    load_wait_seconds: float = 60.0  # a search arriving while the engine loads waits this long, then 503
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         """Defaults and environment variables; keyword arguments win over both."""
         values = dict(
             gallery_dir=defaults.gallery_dir(),
-            weights=str(defaults.weights_path()),
+            weights=os.environ.get("WEIGHTS_PATH") or None,
             features_path=defaults.features_path(),
             mapping_path=defaults.mapping_path(),
             manifest_path=defaults.manifest_path(),
@@ -42,12 +43,13 @@ class Settings:
             thumbs_dir=Path(os.environ.get("VISTAMATCH_THUMBS_DIR") or ".thumbs"),
             max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or 20) * MB),
             cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
+            update_index=os.environ.get("VISTAMATCH_UPDATE_INDEX", "1").lower() not in ("0", "false", "no"),
         )
         values.update(overrides)
         return cls(**values)
 
     @classmethod
-    def for_folder(cls, gallery_dir: str | os.PathLike, data_dir: str | os.PathLike, weights: str, **overrides) -> "Settings":
+    def for_folder(cls, gallery_dir: str | os.PathLike, data_dir: str | os.PathLike, weights: str | os.PathLike, **overrides) -> "Settings":
         """Everything the server writes (index, history, thumbnails) in data_dir: used by tests and tools."""
         data = Path(data_dir)
         values = dict(

@@ -1,0 +1,72 @@
+"""``vistamatch serve``: load the weights, build or update the index, then run the web app."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import VistaMatchError
+from .index import add_index_arguments, add_weights_argument, index_paths
+
+EXAMPLE = """\
+examples:
+  vistamatch serve --gallery ./gallery_images
+  vistamatch serve --gallery ~/Photos --port 8080 --weights vit-dinov2-base.npz --features idx/f.npy
+
+Binds 127.0.0.1 (this machine only) unless --host says otherwise. The environment variables of the
+original project (GALLERY_DIR, WEIGHTS_PATH, GALLERY_FEATURES_PATH, GALLERY_MAPPING_PATH, HISTORY_PATH,
+HISTORY_MAX_LEN, DEDUP_FEAT_SIM_TH) apply; options win over them. API: /docs."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="run the web app (search page, API, history)",
+        description="Load the weights and the gallery index (building or updating it first), then serve the web app.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--gallery", type=Path, help="image folder (default: $GALLERY_DIR or gallery_images)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    add_weights_argument(p)
+    add_index_arguments(p)
+    p.add_argument("--history", type=Path, help="history file (default: $HISTORY_PATH or search_history.json)")
+    p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing)")
+    p.add_argument("--max-upload-mb", type=float, help="largest accepted upload in MB (default 20)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin (repeatable; default: CORS off)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, warnings only in the log")
+    p.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..server import Settings, create_app, load_engine
+    from ..server.settings import MB
+
+    settings = Settings.from_env(**_overrides(args, MB))
+    if not settings.gallery_dir.is_dir():
+        raise VistaMatchError(f"gallery folder not found: {settings.gallery_dir}")
+    print(f"loading the weights and the index of {settings.gallery_dir} ...", file=sys.stderr)
+    loaded = load_engine(settings, progress=not args.quiet)
+    print(f"serving {loaded.gallery_size} images on http://{args.host}:{args.port} (API docs: /docs)", file=sys.stderr)
+    uvicorn.run(create_app(settings, engine=loaded), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
+def _overrides(args: argparse.Namespace, mb: int) -> dict:
+    paths = index_paths(args)  # the same defaults as `vistamatch index`
+    given = {
+        "gallery_dir": args.gallery,
+        "weights": args.weights,
+        "features_path": paths.features,
+        "mapping_path": paths.mapping,
+        "manifest_path": paths.manifest,
+        "history_path": args.history,
+        "max_upload_bytes": int(args.max_upload_mb * mb) if args.max_upload_mb else None,
+        "cors_origins": tuple(args.cors_origin) or None,
+        "update_index": False if args.no_update else None,
+    }
+    return {k: v for k, v in given.items() if v is not None}
