@@ -368,7 +368,7 @@ function renderCard(template, item, tier, index) {
   card.querySelector(".rank").textContent = `#${item.rank}`;
   card.querySelector(".score").textContent = fmtScore(item.score);
   const caption = card.querySelector(".card-name");
-  caption.innerHTML = name;
+  caption.textContent = name;
   caption.setAttribute("title", name);
   caption.setAttribute("data-testid", "result-name");
   btn.addEventListener("click", () => openModal(index, btn));
