@@ -13,7 +13,7 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -128,14 +128,18 @@ def build_index(
         claims = Claims([*previous.row_of_hash, *resumed])
         decoded: list[Decoded] = []
         with tqdm(total=len(to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
-            for d in decode_ahead(to_read, preprocess, claims, workers=workers, prefetch=max(2 * batch_size, 4 * workers)):
-                decoded.append(d)
-                bar.update(embedder.add(d))
-            bar.update(embedder.finish())
+            try:
+                for d in decode_ahead(to_read, preprocess, claims, workers=workers, prefetch=max(2 * batch_size, 4 * workers)):
+                    decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
+                    bar.update(embedder.add(d))
+                bar.update(embedder.finish())
+            except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
+                embedder.checkpoint.flush()
+                raise
         report.embed_seconds = time.perf_counter() - t0
         report.embedded = len(embedder.vectors)
 
-        _classify(decoded, previous, embedder, resumed, records, report)
+        _classify(decoded, previous, embedder, records, report)
         report.removed = sorted(set(previous.records) - set(records))
         ordered = [records[f.path] for f in files]
         indexed = [r for r in ordered if r.status == INDEXED]
@@ -194,7 +198,7 @@ class _Embedder:
         return len(digests)
 
 
-def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, resumed, records, report: BuildReport) -> None:
+def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, records, report: BuildReport) -> None:
     """Records for the files read in this build, and the added/changed/unchanged/reused counts."""
     for d in decoded:
         f = d.file
@@ -202,17 +206,15 @@ def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, resumed, re
             rec = FileRecord(f.path, d.size, f.mtime_ns, None, SKIPPED, d.error)
         elif d.digest in embedder.failed:
             rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, embedder.failed[d.digest])
-        elif d.digest in embedder.vectors or d.digest in resumed or d.digest in previous.row_of_hash:
+        else:  # embedded now, before, or in an interrupted build
             rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)
-        else:  # claimed by a file that was skipped without a content hash: cannot happen
-            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, "not embedded")
         records[f.path] = rec
         old = previous.records.get(f.path)
         if old is not None and (old.hash, old.status) == (rec.hash, rec.status):
             report.unchanged += 1  # touched, same bytes
             continue
         (report.added if old is None else report.changed).append(f.path)
-        if rec.status == INDEXED and d.pixels is None:
+        if rec.status == INDEXED and not d.claimed:
             report.reused += 1
 
 

@@ -25,7 +25,8 @@ class Decoded:
     file: GalleryFile
     size: int  # bytes actually read
     digest: str | None  # None when the file could not be read
-    pixels: np.ndarray | None  # (1, 3, H, W) when this worker claimed the content for embedding
+    claimed: bool  # this file's content is decoded here (else it is known, or another file's)
+    pixels: np.ndarray | None  # (1, 3, H, W) when claimed and decoded
     error: str | None = None  # why the file cannot be indexed
 
 
@@ -49,17 +50,17 @@ def read_and_decode(file: GalleryFile, config: PreprocessConfig, claims: Claims)
     try:
         data = file.abspath.read_bytes()
     except OSError as exc:
-        return Decoded(file, file.size, None, None, f"cannot read: {exc.strerror or exc}")
+        return Decoded(file, file.size, None, False, None, f"cannot read: {exc.strerror or exc}")
     digest = content_hash(data)
     if not claims.claim(digest):
-        return Decoded(file, len(data), digest, None)
+        return Decoded(file, len(data), digest, False, None)
     try:
         pixels = load_and_preprocess(data, config, name=file.path)
     except ImageLoadError as exc:
-        return Decoded(file, len(data), digest, None, exc.reason)
+        return Decoded(file, len(data), digest, True, None, exc.reason)
     except (OSError, ValueError, SyntaxError) as exc:  # a decoder error the loader did not wrap
-        return Decoded(file, len(data), digest, None, f"{type(exc).__name__}: {exc}")
-    return Decoded(file, len(data), digest, pixels)
+        return Decoded(file, len(data), digest, True, None, f"{type(exc).__name__}: {exc}")
+    return Decoded(file, len(data), digest, True, pixels)
 
 
 def decode_ahead(

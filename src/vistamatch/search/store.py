@@ -54,7 +54,8 @@ class NumpyStore:
     """
 
     def __init__(self, vectors: np.ndarray, keys: Sequence[str] | np.ndarray, *, normalized: bool = True):
-        vectors = np.asarray(vectors) if not isinstance(vectors, np.memmap) else vectors
+        if not isinstance(vectors, np.ndarray):
+            vectors = np.asarray(vectors)
         if vectors.ndim != 2:
             raise ValueError(f"vectors must be 2-D (N, D), got shape {vectors.shape}")
         keys = np.asarray(keys, dtype=str)

@@ -1,0 +1,109 @@
+"""Indexing throughput of ``build_index`` beside the bare model throughput, on the same machine.
+
+A generated gallery of JPEGs of mixed sizes (crops of scikit-image's sample photos, 512 to 1600 px,
+landscape, portrait and square) is indexed from scratch with random DINOv2 weights. The bare figure
+runs only the model's forward pass on the same images, decoded beforehand and grouped by shape into
+the same batch size, so the ratio shows what reading, hashing, decoding, batching, checkpointing
+and writing cost on top of the model. Bare runs come before and after the build (machine noise);
+the ratio uses their mean. Goal: ratio >= 0.9.
+
+    python benchmarks/bench_index.py                        # 300 images, ViT-S/14 sizes
+    python benchmarks/bench_index.py --model base --images 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vistamatch.imaging import PreprocessConfig, load_and_preprocess
+from vistamatch.index import IndexPaths, build_index
+from vistamatch.model import Dinov2Config, load_model, random_state_dict, save_weights
+
+SIZES = [(640, 480), (480, 640), (800, 600), (1024, 768), (768, 1024), (1280, 960), (512, 512), (1600, 1200), (900, 600)]
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+CONFIGS = {  # ViT sizes with the released layer counts and widths
+    "small": dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536),
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+}
+
+
+def make_gallery(folder: Path, count: int, rng: np.random.Generator) -> None:
+    from skimage import data
+
+    photos = [Image.fromarray(np.ascontiguousarray(getattr(data, name)())).convert("RGB") for name in PHOTOS]
+    for i in range(count):
+        img = photos[i % len(photos)]
+        w, h = img.size
+        cw, ch = int(w * rng.uniform(0.6, 1.0)), int(h * rng.uniform(0.6, 1.0))
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        size = SIZES[int(rng.integers(len(SIZES)))]
+        img.crop((x, y, x + cw, y + ch)).resize(size, Image.BICUBIC).save(folder / f"{i:05d}.jpg", quality=90)
+
+
+def bare_images_per_second(model, batches: list[np.ndarray]) -> float:
+    t0 = time.perf_counter()
+    count = 0
+    for batch in batches:
+        model(batch)
+        count += len(batch)
+    return count / (time.perf_counter() - t0)
+
+
+def shape_batches(files: list[Path], config: PreprocessConfig, batch_size: int) -> list[np.ndarray]:
+    buckets = defaultdict(list)
+    for f in files:
+        x = load_and_preprocess(f, config)
+        buckets[x.shape].append(x)
+    return [np.concatenate(b[i : i + batch_size]) for b in buckets.values() for i in range(0, len(b), batch_size)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--model", choices=sorted(CONFIGS), default="small", help="ViT-S/14 (default) or ViT-B/14 sizes")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=None, help="decoding threads (default: build_index's)")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        gallery = tmp / "gallery"
+        gallery.mkdir()
+        make_gallery(gallery, args.images, rng)
+        weights = tmp / "weights.npz"
+        save_weights(random_state_dict(Dinov2Config(**CONFIGS[args.model]), seed=0), weights)
+        model = load_model(weights)
+        config = PreprocessConfig()
+        files = sorted(gallery.iterdir())
+        batches = shape_batches(files, config, args.batch_size)
+        shapes = sorted({b.shape[2:] for b in batches})
+        megabytes = sum(f.stat().st_size for f in files) / 1e6
+        print(f"{args.images} JPEGs ({megabytes:.0f} MB, {len(SIZES)} sizes -> input shapes {shapes}), "
+              f"ViT-{args.model[0].upper()}/14 random weights, batch {args.batch_size}")
+
+        model(batches[0][:1])  # warm-up
+        bare_before = bare_images_per_second(model, batches)
+        report = build_index(gallery, model, IndexPaths.in_dir(tmp / "idx"), config,
+                             batch_size=args.batch_size, workers=args.workers, progress=False)
+        bare_after = bare_images_per_second(model, batches)
+        bare = (bare_before + bare_after) / 2
+        overall = report.total / report.seconds
+        print(f"bare model:   {bare_before:.2f} / {bare_after:.2f} images/s (before / after the build)")
+        print(f"build_index:  {report.images_per_second:.2f} images/s embedding phase (read+hash+decode+embed), "
+              f"{overall:.2f} images/s overall (incl. scan and writing)")
+        print(f"ratio:        {report.images_per_second / bare:.3f} embedding phase, {overall / bare:.3f} overall (goal >= 0.9)")
+        t0 = time.perf_counter()
+        again = build_index(gallery, model, IndexPaths.in_dir(tmp / "idx"), config, progress=False)
+        print(f"re-index of the unchanged gallery: {(time.perf_counter() - t0) * 1e3:.0f} ms, embedded {again.embedded}")
+
+
+if __name__ == "__main__":
+    main()
