@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-Box = tuple[float, float, float, float]  # (left, top, right, bottom) in source pixels
+Box = tuple[float, float, float, float]  # (left, top, right, bottom), pixel-edge coordinates
 
 MODES = ("resize", "center_crop")
 

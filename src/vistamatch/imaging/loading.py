@@ -13,8 +13,9 @@ from PIL import Image
 
 from ..errors import ImageLoadError
 from .formats import READABLE_FORMATS, identify_other_format, sniff_unreadable_format
+from .geometry import Box
 from .modes import to_rgb
-from .orientation import Box, read_orientation, swaps_axes, transpose_upright, upright_content_box
+from .orientation import read_orientation, swaps_axes, transpose_upright, upright_content_box
 
 ImageSource = str | os.PathLike | bytes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import ExifTags, Image
 
-Box = tuple[float, float, float, float]  # (left, top, right, bottom) in pixel-edge coordinates
+from .geometry import Box
 
 # The same transpositions as ImageOps.exif_transpose, by EXIF orientation value.
 _TRANSPOSE = {
