@@ -142,38 +142,38 @@ class SearchService:
     async def search(self, data: bytes, *, name: str, topk: int, dedup: bool) -> SearchOutcome:
         """Search with uploaded image bytes. Raises ImageLoadError for a bad image."""
         loaded = await self.wait_loaded()
-        return await self._count(run_in_threadpool(_search_image, loaded, data, name, topk, dedup))
+        return await self._run(run_in_threadpool(_search_image, loaded, data, name, topk, dedup), data, name)
 
     async def search_gallery_image(self, relative: str, file: Path, *, topk: int, dedup: bool) -> SearchOutcome:
         """Search with a gallery image: its stored embedding if indexed, else the file itself."""
         loaded = await self.wait_loaded()
-        return await self._count(run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup))
+        return await self._run(run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup), file, relative)
 
-    async def _count(self, search: Awaitable[SearchOutcome]) -> SearchOutcome:
-        outcome = await search
+    async def _run(self, search: Awaitable[Any], query: bytes | Path, name: str) -> SearchOutcome:
+        # The query thumbnail is made in another thread while the search runs: no added latency.
+        result, thumb = await asyncio.gather(search, run_in_threadpool(_query_thumbnail, query, name))
         with self._count_lock:
             self.searches_served += 1
-        return outcome
+        return SearchOutcome(result, thumb)
 
 
-def _search_image(loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool) -> SearchOutcome:
+def _search_image(loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool):
     with loaded.lock:
-        result = loaded.engine.search_image(source, topk=topk, dedup=dedup, name=name)
-    return SearchOutcome(result, _query_thumbnail(source, name))
+        return loaded.engine.search_image(source, topk=topk, dedup=dedup, name=name)
 
 
-def _search_gallery_image(loaded: LoadedEngine, relative: str, file: Path, topk: int, dedup: bool) -> SearchOutcome:
+def _search_gallery_image(loaded: LoadedEngine, relative: str, file: Path, topk: int, dedup: bool):
     engine = loaded.engine
     if not (engine.index.relative_paths == relative).any():  # e.g. added after the index was built
         return _search_image(loaded, file, relative, topk, dedup)
     result = engine.search_similar(relative, topk=topk, dedup=dedup)  # no model run: no lock needed
     result.timing_ms = {"preprocess": 0.0, "embed": 0.0, **result.timing_ms}
-    return SearchOutcome(result, _query_thumbnail(file, relative))
+    return result
 
 
 def _query_thumbnail(source: bytes | Path, name: str) -> bytes | None:
     try:
         return make_thumbnail(source, QUERY_THUMB_SIZE, name=name)
-    except (ImageLoadError, OSError, ValueError) as exc:  # the search worked: keep it without a thumbnail
-        log.warning("no thumbnail for query %r: %s", name, exc)
+    except (ImageLoadError, OSError, ValueError) as exc:  # a bad image: the search reports it, if it fails
+        log.info("no thumbnail for query %r: %s", name, exc)
         return None

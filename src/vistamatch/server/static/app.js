@@ -410,6 +410,15 @@ function renderResult(result) {
   if (!state.flat.length) {
     root.append(el("p", { class: "placeholder", "data-testid": "no-results" }, "No matches. Is the gallery empty?"));
   }
+  revealResults();
+}
+
+/** On a narrow screen the results start below the query card: bring them into view. */
+function revealResults() {
+  const stats = $("stats");
+  if (stats.getBoundingClientRect().top < window.innerHeight * 0.6) return;
+  const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  stats.scrollIntoView({ behavior: smooth ? "smooth" : "auto", block: "start" });
 }
 
 // ---------- preview modal ----------
