@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 
+from fastapi.testclient import TestClient
 from PIL import Image
 
 from vistamatch.search.tiers import TIER_NAMES
+from vistamatch.server import create_app
 
 SEED_FIELDS = {"ok", "topk_requested", "topk_returned", "dedup_enabled", "duplicates_removed", "tiers", "timing_ms", "gallery_size"}
 
@@ -145,3 +147,12 @@ def test_page_and_openapi(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/search", "/api/search/similar", "/api/history", "/api/stats", "/thumbs/{path}"} <= set(paths)
+
+
+def test_search_answers_even_when_history_cannot_be_saved(settings, engine, query_jpeg):
+    settings.history_path.mkdir(parents=True)  # a folder where the file should be: every write fails
+    with TestClient(create_app(settings, engine=engine)) as client:
+        body = upload(client, query_jpeg, topk=2).json()
+    assert body["ok"] is True and body["topk_returned"] == 2
+    assert body["history_id"] is None and body["query_thumb_url"] is None
+    assert "history not saved" in body["history_warning"]

@@ -142,3 +142,16 @@ def test_concurrent_writes_from_several_processes_lose_nothing(tmp_path):
         mine = [e["query_name"] for e in entries if e["query_name"].startswith(f"w{w}-")]
         assert mine == [f"w{w}-{i}.jpg" for i in reversed(range(per_worker))]
     assert len(list((tmp_path / "search_history_thumbs").glob("*.webp"))) == workers * per_worker
+
+
+def test_a_stuck_lock_holder_times_out_instead_of_hanging(tmp_path, monkeypatch):
+    from filelock import FileLock, Timeout
+
+    import vistamatch.server.history as history
+
+    monkeypatch.setattr(history, "LOCK_TIMEOUT_S", 0.2)
+    store = HistoryStore(tmp_path / "h.json")
+    with FileLock(f"{tmp_path / 'h.json'}.lock"):  # another holder, as a stuck process would be
+        with pytest.raises(Timeout):
+            store.add(make_entry())
+    assert store.add(make_entry())["id"]  # free again: works

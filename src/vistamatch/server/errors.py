@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from filelock import Timeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ImageLoadError, VistaMatchError
@@ -50,6 +51,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
         return error_response(503, str(exc))
+
+    @app.exception_handler(Timeout)
+    async def history_busy(request: Request, exc: Timeout) -> JSONResponse:
+        return error_response(503, "the search history file is locked by another process; try again")
 
     @app.exception_handler(VistaMatchError)
     async def vistamatch_error(request: Request, exc: VistaMatchError) -> JSONResponse:

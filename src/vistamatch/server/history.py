@@ -27,6 +27,8 @@ from .schemas import HistoryEntry
 
 log = logging.getLogger(__name__)
 
+LOCK_TIMEOUT_S = 10.0  # a writer holds the lock for milliseconds; longer means a stuck process
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -45,7 +47,7 @@ class HistoryStore:
         self.max_len = max(1, int(max_len))
         self.thumbs_dir = self.path.with_name(f"{self.path.stem}_thumbs")
         self.warnings: list[str] = []  # corrupt files moved aside by this process
-        self._file_lock = FileLock(f"{self.path}.lock")
+        self._file_lock = FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT_S)
         self._thread_lock = threading.Lock()
         self._cache: tuple[tuple, list[dict]] | None = None  # (file identity, entries)
         self._lines: dict[str, str] = {}  # id -> the entry's JSON line

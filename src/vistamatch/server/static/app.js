@@ -3,7 +3,7 @@
 // textContent and setAttribute, never through innerHTML.
 "use strict";
 
-const TIER_SLUGS = { "perfect": "perfect", "excellent": "excellent", "good": "good", "just-so-so": "just-so-so" };
+const TIER_SLUGS = new Set(["perfect", "excellent", "good", "just-so-so"]); // CSS colours per tier
 const TIMING_PARTS = [
   ["preprocess", "Preprocess"],
   ["embed", "Embed"],
@@ -38,7 +38,8 @@ function el(tag, attrs = {}, text = null) {
 }
 
 function tierSlug(name) {
-  return TIER_SLUGS[String(name).toLowerCase()] || "other";
+  const slug = String(name).toLowerCase();
+  return TIER_SLUGS.has(slug) ? slug : "other";
 }
 
 function fmtScore(x) {
@@ -58,11 +59,10 @@ function fmtBytes(n) {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(n % (1 << 20) ? 1 : 0)} MB` : `${Math.ceil(n / 1024)} KB`;
 }
 
-/** A history timestamp (ISO string or epoch seconds/ms) as a Date, or null. */
+/** A history timestamp (ISO 8601, local time) as a Date, or null. */
 function parseTime(ts) {
-  if (ts === null || ts === undefined || ts === "") return null;
-  const d = typeof ts === "number" ? new Date(ts < 1e12 ? ts * 1000 : ts) : new Date(ts);
-  return Number.isNaN(d.getTime()) ? null : d;
+  const d = ts ? new Date(ts) : null;
+  return d && !Number.isNaN(d.getTime()) ? d : null;
 }
 
 function fmtTime(ts) {
@@ -83,11 +83,10 @@ class ApiError extends Error {
   }
 }
 
-/** The readable message of an error body (FastAPI's detail, or our message field). */
+/** The readable message of an error body: our `error` line, else FastAPI's `detail`. */
 function messageOf(body) {
   if (!body || typeof body !== "object") return "";
   if (typeof body.error === "string") return body.error;
-  if (typeof body.message === "string") return body.message;
   if (typeof body.detail === "string") return body.detail;
   if (Array.isArray(body.detail)) {
     return body.detail.map((d) => [d.loc && d.loc.slice(-1)[0], d.msg].filter(Boolean).join(": ")).join("; ");
@@ -113,7 +112,6 @@ async function api(path, options = {}) {
   }
   return body;
 }
-
 
 // ---------- status and errors ----------
 
@@ -298,6 +296,7 @@ async function runSearch() {
       });
     }
     renderResult(result);
+    loadGalleryInfo(); // searches served went up
     state.historyCache.clear();
     if ($("history").open) loadHistory();
     const ms = result.timing_ms && result.timing_ms.total;
@@ -644,7 +643,10 @@ async function loadGalleryInfo() {
     if (typeof stats.dim === "number") parts.push(`${stats.dim}-d`);
     if (typeof stats.searches_served === "number") parts.push(`${fmtCount(stats.searches_served)} searches served`);
     $("gallery-info").textContent = parts.join(" · ");
-    if (!stats.ready) parts.push(stats.load_error ? "not ready" : "loading…");
+    if (!stats.ready) {
+      parts.push(stats.load_error ? "not ready" : "loading…");
+      if (!stats.load_error) setTimeout(loadGalleryInfo, 2000); // until the model and index are in
+    }
     if (typeof stats.max_upload_bytes === "number" && stats.max_upload_bytes > 0) state.maxUploadBytes = stats.max_upload_bytes;
   } catch (err) {
     $("gallery-info").textContent = err.status === 0 ? "Server unreachable" : "";
