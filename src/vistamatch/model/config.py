@@ -82,13 +82,11 @@ def config_from_state_dict(
     layer_ids = {int(m.group(1)) for k in state_dict if (m := re.match(r"encoder\.layer\.(\d+)\.", k))}
     if not layer_ids:
         raise WeightsError("weights have no encoder.layer.N.* entries")
-    swiglu = "encoder.layer.0.mlp.weights_in.weight" in state_dict
-    if swiglu:
-        intermediate = int(state_dict["encoder.layer.0.mlp.weights_in.weight"].shape[0]) // 2
-    elif "encoder.layer.0.mlp.fc1.weight" in state_dict:
-        intermediate = int(state_dict["encoder.layer.0.mlp.fc1.weight"].shape[0])
-    else:
-        raise WeightsError("weights lack 'encoder.layer.0.mlp.fc1.weight' (or mlp.weights_in.weight for SwiGLU)")
+    mlp_in = sorted(k for k in state_dict if re.fullmatch(r"encoder\.layer\.\d+\.mlp\.(fc1|weights_in)\.weight", k))
+    if not mlp_in:
+        raise WeightsError("weights lack encoder.layer.N.mlp.fc1.weight (or mlp.weights_in.weight for SwiGLU)")
+    swiglu = mlp_in[0].endswith("weights_in.weight")
+    intermediate = int(state_dict[mlp_in[0]].shape[0]) // (2 if swiglu else 1)
     grid = int(round((pos.shape[1] - 1) ** 0.5))
     if grid * grid != pos.shape[1] - 1:
         raise WeightsError(f"'embeddings.position_embeddings' has {pos.shape[1] - 1} patch entries, not a square grid")

@@ -233,15 +233,15 @@ def load_model(
     position-embedding resize). config_overrides: Dinov2Config fields, e.g. num_attention_heads.
     """
     raw = read_weights(path)
-    weights = to_released(raw)
-    base = config_from_state_dict(weights, raw.metadata)
-    options = interpolation_options(interpolation, base.num_register_tokens)
-    options.update(config_overrides)
     try:
-        config = base.replace(**options)
-    except TypeError as exc:
-        raise WeightsError(f"unknown model option: {exc}") from None
-    try:
+        weights = to_released(raw)
+        base = config_from_state_dict(weights, raw.metadata)
+        options = interpolation_options(interpolation, base.num_register_tokens)
+        options.update(config_overrides)
+        try:
+            config = base.replace(**options)
+        except TypeError as exc:
+            raise WeightsError(f"unknown model option: {exc}") from None
         return Dinov2(weights, config, threads=threads)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
