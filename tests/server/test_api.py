@@ -111,6 +111,7 @@ def test_gallery_file_with_cache_validators(client, server_gallery):
     assert r.status_code == 200
     assert r.content == (server_gallery / "sub" / "coffee.webp").read_bytes()
     assert "max-age" in r.headers["cache-control"] and r.headers["last-modified"]
+    assert r.headers["content-type"] == "image/webp" and r.headers["x-content-type-options"] == "nosniff"
     again = client.get("/gallery_images/sub/coffee.webp", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
 

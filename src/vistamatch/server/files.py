@@ -17,6 +17,9 @@ def cached_file_response(request: Request, path: Path, *, max_age: int, media_ty
         "Cache-Control": f"public, max-age={max_age}",
         "ETag": etag,
         "Last-Modified": formatdate(st.st_mtime, usegmt=True),
+        # A gallery file is served by its suffix's type only: a ".png" holding HTML is never run as a page.
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
     }
     if _not_modified(request, etag, st):
         return Response(status_code=304, headers=headers)
