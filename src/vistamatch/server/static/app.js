@@ -232,14 +232,27 @@ function bindQueryInputs() {
 
 // ---------- controls ----------
 
+/** Top-K and dedup from the last visit; nothing if storage is empty, blocked or garbled. */
+function readSettings() {
+  try {
+    return JSON.parse(localStorage.getItem("vistamatch.settings")) || {};
+  } catch (err) {
+    return {};
+  }
+}
+
 function bindControls() {
   const topk = $("topk");
-  const saved = JSON.parse(localStorage.getItem("vistamatch.settings") || "{}");
+  const saved = readSettings();
   if (Number.isInteger(saved.topk) && saved.topk >= 1 && saved.topk <= 200) topk.value = String(saved.topk);
   if (typeof saved.dedup === "boolean") $("dedup").checked = saved.dedup;
 
   const save = () => {
-    localStorage.setItem("vistamatch.settings", JSON.stringify({ topk: Number(topk.value), dedup: $("dedup").checked }));
+    try {
+      localStorage.setItem("vistamatch.settings", JSON.stringify({ topk: Number(topk.value), dedup: $("dedup").checked }));
+    } catch (err) {
+      // storage blocked (private mode): settings just do not persist
+    }
   };
   const showTopk = () => {
     $("topk-value").textContent = topk.value;
@@ -351,7 +364,7 @@ function renderStats(result) {
   stats.hidden = false;
 }
 
-function renderCard(template, item, tier, index) {
+function renderCard(template, item, index) {
   const card = template.content.firstElementChild.cloneNode(true);
   const name = String(item.filename ?? "");
   card.style.setProperty("--i", String(Math.min(index, 40)));
@@ -398,7 +411,7 @@ function renderResult(result) {
     if (items.length) {
       const grid = el("ol", { class: "grid" });
       for (const item of items) {
-        grid.append(renderCard(template, item, tier, state.flat.length));
+        grid.append(renderCard(template, item, state.flat.length));
         state.flat.push({ item, tier: tier.name });
       }
       section.append(grid);
@@ -558,7 +571,8 @@ async function loadHistory() {
     const list = $("history-list");
     list.replaceChildren(...entries.map(renderHistoryItem));
     for (const entry of entries) if (Array.isArray(entry.tiers)) state.historyCache.set(String(entry.id), entry);
-    setHistoryStatus(entries.length ? `${entries.length} saved search${entries.length === 1 ? "" : "es"}, newest first` : "No searches yet.");
+    const summary = entries.length ? `${entries.length} saved search${entries.length === 1 ? "" : "es"}, newest first.` : "No searches yet.";
+    setHistoryStatus([summary, ...(body.warnings || [])].join(" "));
     $("history-clear").disabled = entries.length === 0;
   } catch (err) {
     setHistoryStatus(explain(err).join(": "));
@@ -642,11 +656,11 @@ async function loadGalleryInfo() {
     if (typeof stats.gallery_size === "number") parts.push(`${fmtCount(stats.gallery_size)} images`);
     if (typeof stats.dim === "number") parts.push(`${stats.dim}-d`);
     if (typeof stats.searches_served === "number") parts.push(`${fmtCount(stats.searches_served)} searches served`);
-    $("gallery-info").textContent = parts.join(" · ");
     if (!stats.ready) {
       parts.push(stats.load_error ? "not ready" : "loading…");
       if (!stats.load_error) setTimeout(loadGalleryInfo, 2000); // until the model and index are in
     }
+    $("gallery-info").textContent = parts.join(" · ");
     if (typeof stats.max_upload_bytes === "number" && stats.max_upload_bytes > 0) state.maxUploadBytes = stats.max_upload_bytes;
   } catch (err) {
     $("gallery-info").textContent = err.status === 0 ? "Server unreachable" : "";
