@@ -135,6 +135,14 @@ def test_animated_gif_uses_the_first_frame(tmp_path, cat):
     assert mean_abs_diff(img, second) > 60
 
 
+def test_animated_webp_uses_the_first_frame(tmp_path, cat):
+    second = Image.new("RGB", cat.size, (0, 0, 255))
+    path = write(tmp_path, "anim.webp", cat, "WEBP", save_all=True, append_images=[second], lossless=True)
+    assert Image.open(path).n_frames == 2
+    img = load_image(path)
+    assert mean_abs_diff(img, cat) < 1 and mean_abs_diff(img, second) > 60
+
+
 def test_multipage_tiff_uses_the_first_page(tmp_path, cat, photos):
     second = photos["coffee"]
     path = write(tmp_path, "pages.tiff", cat, "TIFF", save_all=True, append_images=[second])
