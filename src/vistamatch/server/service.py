@@ -2,8 +2,8 @@
 
 Loading (weights, then building or updating the index, then opening it) happens once, on a
 background thread, so the app answers the page, history and stats at once; searches wait for it.
-The NumPy model keeps scratch state and is not assumed thread safe: one search at a time holds
-the engine's lock, each in a worker thread of the threadpool.
+Searches run in worker threads of the threadpool, one model run at a time (the engine's lock): the
+model is not assumed thread safe, and its matrix products use every core anyway.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
 from ..errors import ImageLoadError, VistaMatchError
 from .settings import Settings
 from .thumbs import make_thumbnail
+
+if TYPE_CHECKING:
+    from ..search import SearchEngine, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ QUERY_THUMB_SIZE = 160
 class LoadedEngine:
     """A ready SearchEngine and what /api/stats tells about it."""
 
-    engine: Any  # vistamatch.search.SearchEngine
+    engine: "SearchEngine"
     weights: str
     fingerprint: str | None
     dim: int
@@ -81,7 +84,7 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
 
 @dataclass
 class SearchOutcome:
-    result: Any  # vistamatch.search.SearchResult
+    result: "SearchResult"
     query_thumb: bytes | None
 
 
@@ -149,7 +152,7 @@ class SearchService:
         loaded = await self.wait_loaded()
         return await self._run(run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup), file, relative)
 
-    async def _run(self, search: Awaitable[Any], query: bytes | Path, name: str) -> SearchOutcome:
+    async def _run(self, search: Awaitable["SearchResult"], query: bytes | Path, name: str) -> SearchOutcome:
         # The query thumbnail is made in another thread while the search runs: no added latency.
         result, thumb = await asyncio.gather(search, run_in_threadpool(_query_thumbnail, query, name))
         with self._count_lock:
@@ -157,12 +160,12 @@ class SearchService:
         return SearchOutcome(result, thumb)
 
 
-def _search_image(loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool):
+def _search_image(loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool) -> "SearchResult":
     with loaded.lock:
         return loaded.engine.search_image(source, topk=topk, dedup=dedup, name=name)
 
 
-def _search_gallery_image(loaded: LoadedEngine, relative: str, file: Path, topk: int, dedup: bool):
+def _search_gallery_image(loaded: LoadedEngine, relative: str, file: Path, topk: int, dedup: bool) -> "SearchResult":
     engine = loaded.engine
     if not (engine.index.relative_paths == relative).any():  # e.g. added after the index was built
         return _search_image(loaded, file, relative, topk, dedup)
