@@ -125,7 +125,12 @@ def test_busy_state_while_searching(page: Page, query_jpeg):
     expect(button).to_have_attribute("aria-busy", "true")
     expect(button.locator(".spinner")).to_be_visible()
     expect(page.get_by_test_id("status")).to_have_text("Searching…")
+    for _ in range(200):  # the held request reaches the handler through the event loop
+        if held:
+            break
+        page.wait_for_timeout(25)
     assert len(held) == 1
+    expect(button).to_be_disabled()  # still waiting for the answer
     held[0].continue_()
     expect(page.get_by_test_id("result").first).to_be_visible()
     expect(button).to_be_enabled()

@@ -55,6 +55,11 @@ function fmtCount(n) {
   return typeof n === "number" ? n.toLocaleString() : "–";
 }
 
+/** "1 search", "3 searches". */
+function plural(n, one, many) {
+  return `${fmtCount(n)} ${n === 1 ? one : many}`;
+}
+
 function fmtBytes(n) {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(n % (1 << 20) ? 1 : 0)} MB` : `${Math.ceil(n / 1024)} KB`;
 }
@@ -314,7 +319,7 @@ async function runSearch() {
     if ($("history").open) loadHistory();
     const ms = result.timing_ms && result.timing_ms.total;
     const warning = result.history_warning ? ` Not saved to history: ${result.history_warning}` : "";
-    setStatus(`Found ${fmtCount(result.topk_returned)} matches in ${fmtMs(ms)}.${warning}`);
+    setStatus(`Found ${plural(result.topk_returned, "match", "matches")} in ${fmtMs(ms)}.${warning}`);
   } catch (err) {
     showError(err);
   } finally {
@@ -344,7 +349,7 @@ function renderStats(result) {
   };
   chip("Results", `${fmtCount(result.topk_returned)} / ${fmtCount(result.topk_requested)}`, "stat-results");
   chip("Duplicates removed", result.dedup_enabled === false ? "off" : fmtCount(result.duplicates_removed ?? 0), "stat-duplicates");
-  chip("Gallery", `${fmtCount(result.gallery_size)} images`, "stat-gallery");
+  chip("Gallery", plural(result.gallery_size, "image", "images"), "stat-gallery");
   chip("Total", fmtMs(timing.total), "stat-total");
 
   // One bar, one segment per stage, widths proportional to the time spent.
@@ -515,7 +520,7 @@ function bindModal() {
 // ---------- history drawer ----------
 
 function historySummary(entry) {
-  const parts = [`K ${entry.topk_requested}`, `${fmtCount(entry.topk_returned)} results`];
+  const parts = [`K ${entry.topk_requested}`, plural(entry.topk_returned, "result", "results")];
   if (entry.dedup_enabled === false) parts.push("dedup off");
   else if (entry.duplicates_removed) parts.push(`${fmtCount(entry.duplicates_removed)} dupes removed`);
   return parts.join(" · ");
@@ -571,7 +576,7 @@ async function loadHistory() {
     const list = $("history-list");
     list.replaceChildren(...entries.map(renderHistoryItem));
     for (const entry of entries) if (Array.isArray(entry.tiers)) state.historyCache.set(String(entry.id), entry);
-    const summary = entries.length ? `${entries.length} saved search${entries.length === 1 ? "" : "es"}, newest first.` : "No searches yet.";
+    const summary = entries.length ? `${plural(entries.length, "saved search", "saved searches")}, newest first.` : "No searches yet.";
     setHistoryStatus([summary, ...(body.warnings || [])].join(" "));
     $("history-clear").disabled = entries.length === 0;
   } catch (err) {
@@ -607,7 +612,7 @@ async function deleteHistory(entry, li) {
     const next = li.nextElementSibling || li.previousElementSibling;
     li.remove();
     const left = $("history-list").children.length;
-    setHistoryStatus(left ? `Deleted. ${left} saved search${left === 1 ? "" : "es"} left.` : "Deleted. No searches left.");
+    setHistoryStatus(left ? `Deleted. ${plural(left, "saved search", "saved searches")} left.` : "Deleted. No searches left.");
     $("history-clear").disabled = left === 0;
     const focusTarget = next ? next.querySelector(".history-open") : $("history-close");
     focusTarget.focus();
@@ -653,9 +658,9 @@ async function loadGalleryInfo() {
   try {
     const stats = await api("api/stats");
     const parts = [];
-    if (typeof stats.gallery_size === "number") parts.push(`${fmtCount(stats.gallery_size)} images`);
+    if (typeof stats.gallery_size === "number") parts.push(plural(stats.gallery_size, "image", "images"));
     if (typeof stats.dim === "number") parts.push(`${stats.dim}-d`);
-    if (typeof stats.searches_served === "number") parts.push(`${fmtCount(stats.searches_served)} searches served`);
+    if (typeof stats.searches_served === "number") parts.push(`${plural(stats.searches_served, "search", "searches")} served`);
     if (!stats.ready) {
       parts.push(stats.load_error ? "not ready" : "loading…");
       if (!stats.load_error) setTimeout(loadGalleryInfo, 2000); // until the model and index are in
