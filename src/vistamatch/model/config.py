@@ -59,6 +59,15 @@ class Dinov2Config:
     def family(self) -> str:
         return "dinov2-with-registers" if self.num_register_tokens else "dinov2"
 
+    def describe(self) -> str:
+        ffn = "SwiGLU" if self.use_swiglu_ffn else "MLP"
+        regs = f", {self.num_register_tokens} registers" if self.num_register_tokens else ""
+        return (
+            f"{self.family}, hidden {self.hidden_size}, {self.num_hidden_layers} layers, "
+            f"{self.num_attention_heads} heads, {ffn} {self.intermediate_size}, patch {self.patch_size}, "
+            f"table {self.grid_size}x{self.grid_size}{regs}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -168,14 +177,8 @@ def check_state_dict(state_dict: Mapping[str, np.ndarray], config: Dinov2Config)
     if unexpected:
         problems.append("unexpected " + ", ".join(_clip(unexpected)))
     if problems:
-        raise WeightsError(f"weights do not fit DINOv2 ({_describe(config)}): " + "; ".join(problems))
+        raise WeightsError(f"weights do not fit DINOv2 ({config.describe()}): " + "; ".join(problems))
 
 
 def _clip(items: list[str], limit: int = 6) -> list[str]:
     return items if len(items) <= limit else items[:limit] + [f"... {len(items) - limit} more"]
-
-
-def _describe(config: Dinov2Config) -> str:
-    ffn = "SwiGLU" if config.use_swiglu_ffn else "MLP"
-    regs = f", {config.num_register_tokens} registers" if config.num_register_tokens else ""
-    return f"hidden {config.hidden_size}, {config.num_hidden_layers} layers, {ffn}{regs}"

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..errors import WeightsError
-from .config import Dinov2Config, expected_shapes
+from .config import Dinov2Config, check_state_dict, config_from_state_dict, expected_shapes
+from .keys import from_released, to_released
 
 # npz entry holding the metadata (a JSON string as a 0-d unicode array: loads without pickle)
 _NPZ_METADATA = "__metadata__"
@@ -58,7 +59,12 @@ def read_weights(path: str | os.PathLike) -> StateDict:
 
 def _read_npz(path: Path) -> StateDict:
     with np.load(path, allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in npz.files}
+        return from_npz(npz)
+
+
+def from_npz(npz: np.lib.npyio.NpzFile) -> StateDict:
+    """The tensors and metadata of an opened .npz (what `np.load` returns)."""
+    arrays = {name: npz[name] for name in npz.files}
     meta_entry = arrays.pop(_NPZ_METADATA, None)
     metadata = json.loads(str(meta_entry)) if meta_entry is not None else {}
     return StateDict(arrays, metadata)
@@ -91,6 +97,19 @@ def save_weights(state_dict: Mapping[str, np.ndarray], path: str | os.PathLike) 
 
         data = save(arrays, metadata={"format": "np", **metadata})
     atomic_write_bytes(path, data)
+
+
+def convert_weights(
+    source: str | os.PathLike, target: str | os.PathLike, *, style: str = "released", num_attention_heads: int | None = None
+) -> Dinov2Config:
+    """Rewrite a weights file in another format (by suffix) and key style, after checking it fits."""
+    raw = read_weights(source)
+    weights = to_released(raw)
+    overrides = {"num_attention_heads": num_attention_heads} if num_attention_heads else {}
+    config = config_from_state_dict(weights, raw.metadata, **overrides)
+    check_state_dict(weights, config)
+    save_weights(StateDict(from_released(weights, style), {**raw.metadata, **config_metadata(config)}), target)
+    return config
 
 
 def random_state_dict(config: Dinov2Config, seed: int = 0) -> StateDict:
