@@ -74,6 +74,8 @@ def test_upload_shows_tiers_in_order_with_stats(page: Page, query_jpeg, gallery_
         item["thumb_url"] for item in ranked_items(body)
     ]
 
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=images.first.element_handle())
+
     expect(page.get_by_test_id("stat-results")).to_contain_text(f"{body['topk_returned']} / 50")
     expect(page.get_by_test_id("stat-gallery")).to_contain_text(f"{body['gallery_size']} images")
     expect(page.get_by_test_id("stat-duplicates")).to_contain_text(str(body["duplicates_removed"]))
@@ -151,6 +153,7 @@ def test_modal_opens_navigates_with_arrows_and_closes_with_escape(page: Page, qu
     expect(page.get_by_test_id("preview-score")).to_have_text(f"{items[0]['score']:.3f}")
     expect(page.get_by_test_id("preview-tier")).to_have_text(body["tiers"][0]["name"])
     expect(page.get_by_test_id("preview-img")).to_have_attribute("src", items[0]["url"])  # the full image
+    expect(page.locator("#preview-open")).to_have_attribute("href", items[0]["url"])
     expect(page.get_by_test_id("preview-close")).to_be_focused()
 
     page.keyboard.press("ArrowRight")
@@ -208,6 +211,7 @@ def test_history_replay_restores_results_without_searching(page: Page, api, quer
     expect(entries.nth(1)).to_contain_text("K 50")
     expect(entries.nth(1).get_by_test_id("history-name")).to_have_text(query_jpeg.name)
     expect(entries.nth(1).locator("img")).to_have_attribute("src", first["query_thumb_url"])
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=entries.nth(1).locator("img").element_handle())
 
     posts = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
@@ -219,6 +223,13 @@ def test_history_replay_restores_results_without_searching(page: Page, api, quer
     expect(page.get_by_test_id("query-name")).to_have_text(query_jpeg.name)
     expect(page.get_by_test_id("query-preview")).to_have_attribute("src", first["query_thumb_url"])
     assert posts == []
+
+    # Esc closes the drawer and gives the focus back to its button.
+    page.get_by_test_id("history-open").click()
+    expect(drawer).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+    expect(page.get_by_test_id("history-open")).to_be_focused()
 
 
 def _add_history(api, query_jpeg, count: int) -> list[str]:
@@ -374,3 +385,17 @@ def test_phone_width_has_no_horizontal_scroll(phone_page: Page, query_jpeg):
     box = page.get_by_test_id("history").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= width
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_entrance_animations_respect_reduced_motion(browser, live_server, query_jpeg):
+    durations = {}
+    for motion in ("no-preference", "reduce"):
+        context = browser.new_context(base_url=live_server, reduced_motion=motion)
+        page = context.new_page()
+        page.goto("/")
+        upload_and_search(page, query_jpeg)
+        card = page.locator(".card").first
+        durations[motion] = card.evaluate("c => parseFloat(getComputedStyle(c).animationDuration)")
+        context.close()
+    assert durations["no-preference"] >= 0.2
+    assert durations["reduce"] < 0.001
