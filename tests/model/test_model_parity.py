@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from parity_cases import FAMILIES, FIXTURES, GOLDENS, SHAPES, golden_key, parity_input
+from .parity_cases import FAMILIES, FIXTURES, GOLDENS, SHAPES, golden_key, parity_input
 
 from vistamatch.model import load_model
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from parity_cases import parity_input
+from .parity_cases import parity_input
 
 from vistamatch.model import load_model
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parity_cases import FAMILIES, FIXTURES, parity_input
+from .parity_cases import FAMILIES, FIXTURES, parity_input
 
 from vistamatch.errors import WeightsError
 from vistamatch.model import Dinov2, Dinov2Config, load_model, random_state_dict, read_weights, save_weights

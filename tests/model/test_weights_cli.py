@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from parity_cases import parity_input
+from .parity_cases import parity_input
 
 from vistamatch.errors import WeightsError
 from vistamatch.model import Dinov2, Dinov2Config, load_model, random_state_dict, read_weights, resolve_weights
