@@ -430,10 +430,11 @@ function renderResult(result) {
   revealResults();
 }
 
-/** On a narrow screen the results start below the query card: bring them into view. */
+/** Bring the top of new results into view: below the query card on a phone, or scrolled past. */
 function revealResults() {
   const stats = $("stats");
-  if (stats.getBoundingClientRect().top < window.innerHeight * 0.6) return;
+  const top = stats.getBoundingClientRect().top;
+  if (top >= 0 && top < window.innerHeight * 0.6) return;
   const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
   stats.scrollIntoView({ behavior: smooth ? "smooth" : "auto", block: "start" });
 }
