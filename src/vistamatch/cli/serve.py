@@ -52,6 +52,8 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"loading the weights and the index of {settings.gallery_dir} ...", file=sys.stderr)
     loaded = load_engine(settings, progress=not args.quiet)
     print(f"serving {loaded.gallery_size} images on http://{args.host}:{args.port} (API docs: /docs)", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: others on the network can search and see the gallery", file=sys.stderr)
     uvicorn.run(create_app(settings, engine=loaded), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 
