@@ -39,6 +39,7 @@ def test_images_inside_resolve(paths, server_gallery, html_name):
         ".hidden.jpg",
         "missing.jpg",
         "sub",
+        "x" * 5000 + ".jpg",  # longer than any file name may be
     ],
 )
 def test_everything_else_is_refused(paths, relative):

@@ -36,11 +36,13 @@ class GalleryPaths:
             raise UnsafePath(relative)
         if PurePosixPath(parts[-1]).suffix.lower() not in self.allowed_suffixes:
             raise UnsafePath(relative)
-        real = Path(os.path.realpath(self.root.joinpath(*parts)))
-        if real != self.root and self.root not in real.parents:
-            raise UnsafePath(relative)
-        if not real.is_file():
-            raise UnsafePath(relative)
+        try:
+            real = Path(os.path.realpath(self.root.joinpath(*parts)))
+            inside = real != self.root and self.root in real.parents
+            if not (inside and real.is_file()):
+                raise UnsafePath(relative)
+        except (OSError, ValueError):  # a name too long for the file system, and the like
+            raise UnsafePath(relative) from None
         return real
 
 
