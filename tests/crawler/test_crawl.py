@@ -129,3 +129,31 @@ def test_max_side_shrinks_large_images_on_the_way_in(tmp_path, image_host):
     for path in assert_valid_gallery(tmp_path / "gallery"):
         with Image.open(path) as img:
             assert max(img.size) == 64
+
+
+def test_a_retry_after_longer_than_allowed_gives_up_at_once(tmp_path, image_host):
+    fetch = replace(TEST_FETCH, max_retry_after_s=0.5)  # the server asks for 1 s
+    report = crawl(crawl_config(tmp_path, [image_host.url("/ratelimit/9.jpg")], target=1, fetch=fetch))
+    assert report.failures == {"http_429": 1}
+    assert len(image_host.requests_for("/ratelimit/9.jpg")) == 1
+
+
+def test_progress_bar_shows_images_and_attempts(tmp_path, image_host, capsys):
+    crawl(crawl_config(tmp_path, good_urls(image_host, 4) + [image_host.url("/status/404/p")], target=10,
+                       progress=True))
+    err = capsys.readouterr().err
+    assert "images" in err and "4/10" in err and "attempted=5" in err and "failed=1" in err
+
+
+def test_the_vistamatch_crawl_command(tmp_path, image_host, capsys):
+    from vistamatch.cli import main
+
+    from .helpers import TEST_FLAGS, write_csv
+
+    source = write_csv(tmp_path / "list.csv", good_urls(image_host, 5))
+    code = main(["crawl", "--csv", str(source), "--target", "3", "--save_dir", str(tmp_path / "g"), *TEST_FLAGS])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "stopped: target reached (3 of 3 images" in out
+    assert "attempted 3 URLs" in out and "images/s" in out
+    assert len(assert_valid_gallery(tmp_path / "g")) == 3

@@ -11,6 +11,7 @@ import asyncio
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,15 @@ class _Crawl:
             report.elapsed_s = time.monotonic() - started
         report.stop_reason = self._why_stopped(writer, exhausted)
 
-    async def _schedule(self, rows, state, writer, fetcher, pool, tasks) -> bool:
+    async def _schedule(
+        self,
+        rows: Iterator[SourceRow],
+        state: CrawlState,
+        writer: GalleryWriter,
+        fetcher: Fetcher,
+        pool: ThreadPoolExecutor,
+        tasks: dict[asyncio.Task, SourceRow],
+    ) -> bool:
         """Start tasks while the target, the in-flight limit and max_attempts allow; True once the list ended."""
         cfg, report = self.config, self.report
         skipped = 0
@@ -166,7 +175,9 @@ class _Crawl:
             tasks[asyncio.create_task(self._process(row.url, fetcher, writer, pool))] = row
         return False
 
-    async def _process(self, url: str, fetcher: Fetcher, writer: GalleryWriter, pool) -> tuple[str, str | None]:
+    async def _process(
+        self, url: str, fetcher: Fetcher, writer: GalleryWriter, pool: ThreadPoolExecutor
+    ) -> tuple[str, str | None]:
         """(outcome, saved file name or None) for one URL."""
         loop = asyncio.get_running_loop()
         try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -59,30 +58,28 @@ def validate_image(data: bytes, rules: ImageRules) -> ValidImage:
         raise Rejected(TOO_SMALL, f"{len(data)} bytes")
     if len(data) > rules.max_bytes:
         raise Rejected(TOO_BIG, f"{len(data)} bytes")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise Rejected(TOO_BIG, str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise Rejected(NOT_IMAGE, str(exc)) from None
+    with img:
+        extension = FORMAT_EXTENSIONS.get(img.format or "")
+        if extension is None:
+            raise Rejected(NOT_IMAGE, f"unsupported format {img.format}")
+        width, height = img.size
+        if min(width, height) < rules.min_side:
+            raise Rejected(TOO_SMALL, f"{width}x{height}")
+        if width * height > rules.max_pixels:  # checked before decoding a single pixel
+            raise Rejected(TOO_BIG, f"{width}x{height}")
         try:
-            img = Image.open(io.BytesIO(data))
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise Rejected(NOT_IMAGE, str(exc)) from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise Rejected(NOT_IMAGE, str(exc)) from None
-        with img:
-            extension = FORMAT_EXTENSIONS.get(img.format or "")
-            if extension is None:
-                raise Rejected(NOT_IMAGE, f"unsupported format {img.format}")
-            width, height = img.size
-            if min(width, height) < rules.min_side:
-                raise Rejected(TOO_SMALL, f"{width}x{height}")
-            if width * height > rules.max_pixels:
-                raise Rejected(TOO_BIG, f"{width}x{height}")
-            try:
-                img.load()  # full decode: catches truncated and corrupt files
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise Rejected(CORRUPT, str(exc)) from None
-            sha256 = hashlib.sha256(data).hexdigest()
-            if rules.max_side and max(width, height) > rules.max_side:
-                data, extension, width, height = _shrink(img, rules.max_side)
+            img.load()  # full decode: catches truncated and corrupt files
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            raise Rejected(CORRUPT, str(exc)) from None
+        sha256 = hashlib.sha256(data).hexdigest()
+        if rules.max_side and max(width, height) > rules.max_side:
+            data, extension, width, height = _shrink(img, rules.max_side)
     return ValidImage(data=data, extension=extension, width=width, height=height, sha256=sha256)
 
 
