@@ -1,11 +1,11 @@
-"""Fixtures of the index tests (helpers in index_helpers.py)."""
+"""Fixtures of the index tests (helpers in helpers.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from index_helpers import PixelStatsModel, write_variants
+from .helpers import PixelStatsModel, write_variants
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from vistamatch.index import IndexPaths, Manifest, build_index, open_index
 from vistamatch.index import pipeline
 from vistamatch.index.scan import content_hash
 
-from index_helpers import PixelStatsModel, write_variants
+from .helpers import PixelStatsModel, write_variants
 
 
 def build(gallery, model, paths, **kw):

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from index_helpers import PixelStatsModel
+from .helpers import PixelStatsModel
 
 from vistamatch.errors import IndexMismatchError, VistaMatchError
 from vistamatch.imaging import PreprocessConfig

@@ -8,7 +8,7 @@ import textwrap
 import time
 
 import numpy as np
-from index_helpers import write_variants
+from .helpers import write_variants
 
 from vistamatch.index import IndexPaths, build_index
 from vistamatch.model import load_model
