@@ -157,3 +157,17 @@ def test_the_vistamatch_crawl_command(tmp_path, image_host, capsys):
     assert "stopped: target reached (3 of 3 images" in out
     assert "attempted 3 URLs" in out and "images/s" in out
     assert len(assert_valid_gallery(tmp_path / "g")) == 3
+
+
+def test_two_crawls_cannot_write_into_one_folder(tmp_path, image_host):
+    import pytest
+    from filelock import FileLock
+
+    from vistamatch.errors import VistaMatchError
+
+    config = crawl_config(tmp_path, good_urls(image_host, 2), target=2)
+    (config.out_dir / ".crawl").mkdir(parents=True)
+    with FileLock(str(config.out_dir / ".crawl" / "lock")):  # as a running crawl holds it
+        with pytest.raises(VistaMatchError, match="another crawl is writing into"):
+            crawl(config)
+    assert crawl(config).saved == 2

@@ -141,6 +141,7 @@ def test_user_errors_are_one_line(tmp_path):
     result = run_to_end([*CRAWL, "--csv", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "g")])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: URL list not found: {tmp_path / 'missing.csv'}"]
+    assert not (tmp_path / "g").exists()  # nothing written on bad input
 
 
 def peak_rss_mib(args: list[str]) -> float:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..errors import VistaMatchError
 from .fetch import Fetcher, FetchSettings
-from .reader import SourceRow, open_url_source
+from .reader import SourceRow, UrlSource, open_url_source
 from .reasons import DUPLICATE, SAVED, Rejected
 from .state import STATE_DIR, CrawlState, default_state_path
 from .validate import ImageRules, validate_image
@@ -80,14 +80,14 @@ def crawl(config: CrawlConfig) -> CrawlReport:
     """Run a crawl to its end (or Ctrl-C, reported as ``interrupted``). User errors raise VistaMatchError."""
     if config.target < 1:
         raise VistaMatchError("--target must be at least 1")
-    config.out_dir.mkdir(parents=True, exist_ok=True)
+    source = open_url_source(config.source, config.column, config.encoding, config.chunksize)  # before any write
+    (config.out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(config.out_dir / STATE_DIR / "lock"))
-    (config.out_dir / STATE_DIR).mkdir(exist_ok=True)
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise VistaMatchError(f"another crawl is writing into {config.out_dir}") from None
-    job = _Crawl(config)
+    job = _Crawl(config, source)
     try:
         asyncio.run(job.run())
     except KeyboardInterrupt:
@@ -98,21 +98,21 @@ def crawl(config: CrawlConfig) -> CrawlReport:
 
 
 class _Crawl:
-    def __init__(self, config: CrawlConfig):
+    def __init__(self, config: CrawlConfig, source: UrlSource):
         self.config = config
+        self.source = source
         self.report = CrawlReport(out_dir=config.out_dir, target=config.target)
         self.inflight_limit = config.inflight or 2 * config.fetch.concurrency
 
     async def run(self) -> None:
         cfg, report = self.config, self.report
         started = time.monotonic()
-        source = open_url_source(cfg.source, cfg.column, cfg.encoding, cfg.chunksize)
-        report.column = source.column
-        report.state_path = cfg.state_path or default_state_path(cfg.out_dir, cfg.source, source.column)
+        report.column = self.source.column
+        report.state_path = cfg.state_path or default_state_path(cfg.out_dir, cfg.source, self.source.column)
         state = CrawlState(report.state_path)
         writer = GalleryWriter(cfg.out_dir, min_number=state.resume.next_number)
         report.existing = writer.count
-        rows = source.rows(state.resume.row, state.resume.at)
+        rows = self.source.rows(state.resume.row, state.resume.at)
         pool = ThreadPoolExecutor(cfg.decode_threads, thread_name_prefix="crawl-decode")
         bar = tqdm(total=cfg.target, initial=min(writer.count, cfg.target), unit="img", desc="images",
                    disable=None if cfg.progress is None else not cfg.progress, dynamic_ncols=True)
