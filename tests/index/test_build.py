@@ -105,6 +105,16 @@ def test_add_change_delete_rename_touch(gallery, photos, stats_model, tmp_path, 
     assert np.array_equal(f1, f2)
 
 
+def test_a_lost_mapping_file_is_rebuilt(gallery, stats_model, tmp_path):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(gallery, stats_model, paths)
+    mapping = paths.mapping.read_bytes()
+    paths.mapping.unlink()
+    report = build(gallery, stats_model, paths)
+    assert report.written and "full build" in report.note
+    assert paths.mapping.read_bytes() == mapping
+
+
 def test_duplicate_files_are_embedded_once(gallery, stats_model, tmp_path, decode_counter):
     first = sorted(gallery.glob("*.jpg"))[0]
     shutil.copy(first, gallery / "copy_a.jpg")

@@ -221,9 +221,9 @@ def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, records, re
 def _write(paths: IndexPaths, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh) -> bool:
     """Commit the new index; only the manifest when the rows did not change. Returns whether rows were written."""
     order = [(r.path, r.hash) for r in indexed]
-    if previous.features is not None and order == previous.order and paths.exists():
-        old = Manifest.load(paths.manifest)
-        if [f.to_dict() for f in old.files] != [f.to_dict() for f in manifest.files]:
+    old = previous.manifest
+    if old is not None and order == previous.order:
+        if old.files != manifest.files:  # e.g. touched files: same rows, new mtimes
             manifest.built_at, manifest.build_seconds = old.built_at, old.build_seconds
             commit_files(paths, {paths.manifest: manifest.to_json_bytes()})
         return False

@@ -13,6 +13,7 @@ from .paths import IndexPaths
 
 @dataclass
 class PreviousIndex:
+    manifest: Manifest | None = None
     records: dict[str, FileRecord] = field(default_factory=dict)  # by relative path
     row_of_hash: dict[str, int] = field(default_factory=dict)
     features: np.ndarray | None = None  # (N, D) memory map
@@ -28,16 +29,18 @@ class PreviousIndex:
         try:
             manifest = Manifest.load(paths.manifest)
             features = np.load(paths.features, mmap_mode="r")
+            mapping = np.load(paths.mapping, mmap_mode="r")
         except (VistaMatchError, OSError, ValueError) as exc:
             return cls(note=f"existing index unreadable ({exc}): full build")
         indexed = manifest.indexed
-        if features.shape != (len(indexed), manifest.dim):
+        if features.shape != (len(indexed), manifest.dim) or mapping.shape != (len(indexed),):
             return cls(note="existing index files disagree with its manifest: full build")
         built_with = {"model_fingerprint": manifest.model_fingerprint, "preprocess": manifest.preprocess, "dim": manifest.dim}
         if built_with != meta:
             # skipped files would fail again, but nothing else carries over
             return cls(note="weights or preprocessing changed: full build")
         return cls(
+            manifest=manifest,
             records={f.path: f for f in manifest.files},
             row_of_hash={f.hash: row for row, f in enumerate(indexed)},
             features=features,

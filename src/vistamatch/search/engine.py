@@ -23,7 +23,8 @@ class SearchEngine:
     """Searches ``index`` with images embedded by ``model``.
 
     ``preprocess`` defaults to the settings the index was built with; an index built with other weights
-    or preprocessing raises IndexMismatchError here, before any search. Thread-safe: searches only read.
+    or preprocessing raises IndexMismatchError here, before any search. The search itself only reads
+    the store; concurrent ``search_image`` calls are as thread-safe as the model's forward pass.
     """
 
     def __init__(
