@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import WeightsError
 from .config import OPTIONAL_KEYS, Dinov2Config, check_state_dict, config_from_state_dict
 from .keys import to_released
-from .ops import RowPool, default_threads, gelu_, layer_norm, silu_mul_, softmax_
+from .ops import gelu_, layer_norm, normalize, silu_mul_, softmax_numerator_
+from .parallel import Runner, row_chunks
 from .posembed import interpolation_options, patch_position_table
 from .weights import read_weights
 
@@ -23,21 +24,33 @@ _POS_CACHE_SIZE = 16
 
 @dataclass
 class _Layer:
-    """One encoder block, laid out for `x @ w`. LayerScale is folded into the output projections
-    and the attention scale into the query rows."""
+    """One encoder block, laid out for `x @ w`. Folded in: each LayerNorm's scale and shift into the
+    projection after it, the attention scale into the query columns, LayerScale into the output
+    projections."""
 
-    ln1_w: np.ndarray
-    ln1_b: np.ndarray
     w_qkv: np.ndarray  # (D, 3D): query | key | value
     b_qkv: np.ndarray  # (3D,)
     w_o: np.ndarray  # (D, D)
     b_o: np.ndarray
-    ln2_w: np.ndarray
-    ln2_b: np.ndarray
     w_in: np.ndarray  # (D, F) MLP fc1, or (D, 2F) SwiGLU gate | up
     b_in: np.ndarray
     w_out: np.ndarray  # (F, D)
     b_out: np.ndarray
+
+
+def _linear(weight: np.ndarray, bias: np.ndarray, *, ln=None, out_scale=None) -> tuple[np.ndarray, np.ndarray]:
+    """torch Linear (out, in) -> float32 (in, out) weight and bias, folding a preceding LayerNorm
+    (ln = (scale, shift)) and a per-output scale; the folding is done in float64."""
+    w = weight.astype(np.float64).T  # (in, out)
+    b = bias.astype(np.float64)
+    if ln is not None:
+        scale, shift = (v.astype(np.float64) for v in ln)
+        b = b + shift @ w
+        w = w * scale[:, None]
+    if out_scale is not None:
+        w = w * out_scale
+        b = b * out_scale
+    return _f32(w), _f32(b)
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
@@ -56,7 +69,7 @@ class Dinov2:
         check_state_dict(weights, config)
         self.config = config
         self._weights = {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}
-        self._rows = RowPool(threads or default_threads())
+        self._runner = Runner(threads)
         self._prepare(self._weights)
         self._pos_cache: dict[tuple[int, int, bool], np.ndarray] = {}
 
@@ -74,32 +87,27 @@ class Dinov2:
         self._registers = _f32(regs.reshape(-1, d)) if regs is not None else np.zeros((0, d), np.float32)
         self._ln_w = _f32(sd["layernorm.weight"])
         self._ln_b = _f32(sd["layernorm.bias"])
-        scale = np.float32(c.head_dim**-0.5)
+        attn_scale = np.full(d, c.head_dim**-0.5)
+        qkv_scale = np.concatenate([attn_scale, np.ones(2 * d)])
+        mlp_in, mlp_out = ("mlp.weights_in", "mlp.weights_out") if c.use_swiglu_ffn else ("mlp.fc1", "mlp.fc2")
         self._layers = []
         for i in range(c.num_hidden_layers):
             p = f"encoder.layer.{i}."
             att = p + "attention.attention."
-            w_qkv = np.concatenate([sd[att + "query.weight"] * scale, sd[att + "key.weight"], sd[att + "value.weight"]])
-            b_qkv = np.concatenate([sd[att + "query.bias"] * scale, sd[att + "key.bias"], sd[att + "value.bias"]])
-            ls1 = sd[p + "layer_scale1.lambda1"].astype(np.float32)
-            ls2 = sd[p + "layer_scale2.lambda1"].astype(np.float32)
-            mlp_in, mlp_out = ("mlp.weights_in", "mlp.weights_out") if c.use_swiglu_ffn else ("mlp.fc1", "mlp.fc2")
-            self._layers.append(
-                _Layer(
-                    ln1_w=_f32(sd[p + "norm1.weight"]),
-                    ln1_b=_f32(sd[p + "norm1.bias"]),
-                    w_qkv=_f32(w_qkv.T),
-                    b_qkv=_f32(b_qkv),
-                    w_o=_f32((sd[p + "attention.output.dense.weight"] * ls1[:, None]).T),
-                    b_o=_f32(sd[p + "attention.output.dense.bias"] * ls1),
-                    ln2_w=_f32(sd[p + "norm2.weight"]),
-                    ln2_b=_f32(sd[p + "norm2.bias"]),
-                    w_in=_f32(sd[p + mlp_in + ".weight"].T),
-                    b_in=_f32(sd[p + mlp_in + ".bias"]),
-                    w_out=_f32((sd[p + mlp_out + ".weight"] * ls2[:, None]).T),
-                    b_out=_f32(sd[p + mlp_out + ".bias"] * ls2),
-                )
+            ln1 = (sd[p + "norm1.weight"], sd[p + "norm1.bias"])
+            ln2 = (sd[p + "norm2.weight"], sd[p + "norm2.bias"])
+            w_qkv, b_qkv = _linear(
+                np.concatenate([sd[att + n + ".weight"] for n in ("query", "key", "value")]),
+                np.concatenate([sd[att + n + ".bias"] for n in ("query", "key", "value")]),
+                ln=ln1,
+                out_scale=qkv_scale,
             )
+            ls1 = sd[p + "layer_scale1.lambda1"].astype(np.float64)
+            ls2 = sd[p + "layer_scale2.lambda1"].astype(np.float64)
+            w_o, b_o = _linear(sd[p + "attention.output.dense.weight"], sd[p + "attention.output.dense.bias"], out_scale=ls1)
+            w_in, b_in = _linear(sd[p + mlp_in + ".weight"], sd[p + mlp_in + ".bias"], ln=ln2)
+            w_out, b_out = _linear(sd[p + mlp_out + ".weight"], sd[p + mlp_out + ".bias"], out_scale=ls2)
+            self._layers.append(_Layer(w_qkv, b_qkv, w_o, b_o, w_in, b_in, w_out, b_out))
 
     @cached_property
     def fingerprint(self) -> str:
@@ -124,28 +132,24 @@ class Dinov2:
     # -- forward --------------------------------------------------------------------------
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(B, 3, H, W) float32 -> (B, D) CLS after the final LayerNorm."""
-        h = self._embed(x)
-        for layer in self._layers[:-1]:
-            h = self._block(h, layer)
-        # only the CLS row of the last block reaches the output
-        cls = self._block(h, self._layers[-1], cls_only=True).reshape(-1, self.config.hidden_size)
-        out = np.empty_like(cls)
-        layer_norm(cls, self._ln_w, self._ln_b, self.config.layer_norm_eps, out)
-        return out
+        with self._runner.session():
+            h = self._embed(x)
+            for layer in self._layers[:-1]:
+                h = self._block(h, layer)
+            # only the CLS row of the last block reaches the output
+            cls = self._block(h, self._layers[-1], cls_only=True)
+        return layer_norm(cls.reshape(-1, self.config.hidden_size), self._ln_w, self._ln_b, self.config.layer_norm_eps)
 
     def forward_features(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """cls_token (B, D), register_tokens (B, R, D), patch_tokens (B, N, D): all after the final LayerNorm."""
-        h = self._embed(x)
-        for layer in self._layers:
-            h = self._block(h, layer)
+        with self._runner.session():
+            h = self._embed(x)
+            for layer in self._layers:
+                h = self._block(h, layer)
         b, t, d = h.shape
-        normed = np.empty_like(h)
-        self._rows.run(self._final_norm, h.reshape(b * t, d), normed.reshape(b * t, d))
+        normed = layer_norm(h.reshape(b * t, d), self._ln_w, self._ln_b, self.config.layer_norm_eps).reshape(b, t, d)
         r = self.config.num_register_tokens
         return {"cls_token": normed[:, 0], "register_tokens": normed[:, 1 : 1 + r], "patch_tokens": normed[:, 1 + r :]}
-
-    def _final_norm(self, x: np.ndarray, out: np.ndarray) -> None:
-        layer_norm(x, self._ln_w, self._ln_b, self.config.layer_norm_eps, out)
 
     def _embed(self, x: np.ndarray) -> np.ndarray:
         """(B, C, H, W) -> (B, 1 + R + N, D) tokens: [CLS, registers, patches] with positions added."""
@@ -184,44 +188,59 @@ class Dinov2:
         """One pre-norm encoder block on (B, T, D) tokens; cls_only keeps just the CLS row's output."""
         c = self.config
         b, t, d = h.shape
-        heads, hd = c.num_attention_heads, c.head_dim
-        eps = c.layer_norm_eps
-        rows = self._rows
+        heads, hd, eps = c.num_attention_heads, c.head_dim, c.layer_norm_eps
+        threads = self._runner.threads
+        x = h.reshape(b * t, d)
 
-        normed = np.empty((b * t, d), np.float32)
-        rows.run(lambda xb, ob: layer_norm(xb, layer.ln1_w, layer.ln1_b, eps, ob), h.reshape(b * t, d), normed)
-        qkv = normed @ layer.w_qkv  # (B*T, 3D)
-        rows.run(lambda qb: qb.__iadd__(layer.b_qkv), qkv)
-        qkv = qkv.reshape(b, t, 3, heads, hd)
+        qkv = np.empty((b * t, 3 * d), np.float32)
+
+        def project(rows: slice) -> None:  # LayerNorm 1 + fused Q/K/V projection
+            out = qkv[rows]
+            np.matmul(normalize(x[rows], eps), layer.w_qkv, out=out)
+            out += layer.b_qkv
+
+        self._runner.run(project, row_chunks(b * t, threads))
+
         tq = 1 if cls_only else t
-        q = qkv[:, :tq, 0].transpose(0, 2, 1, 3)  # (B, H, Tq, hd), already scaled
-        k = qkv[:, :, 1].transpose(0, 2, 3, 1)  # (B, H, hd, T)
-        v = qkv[:, :, 2].transpose(0, 2, 1, 3)  # (B, H, T, hd)
-        scores = np.matmul(q, k)  # (B, H, Tq, T)
-        rows.run(softmax_, scores.reshape(-1, t))
+        per_head = qkv.reshape(b, t, 3, heads, hd)
         ctx = np.empty((b, tq, heads, hd), np.float32)
-        np.matmul(scores, v, out=ctx.transpose(0, 2, 1, 3))
-        attn = ctx.reshape(b * tq, d) @ layer.w_o  # (B*Tq, D), LayerScale folded in
 
-        resid = np.ascontiguousarray(h[:, :tq]).reshape(b * tq, d) if cls_only else h.reshape(b * t, d)
-        rows.run(lambda rb, ab: (rb.__iadd__(ab), rb.__iadd__(layer.b_o)), resid, attn)
-        normed2 = attn  # reuse the buffer: same shape, no longer needed
-        rows.run(lambda xb, ob: layer_norm(xb, layer.ln2_w, layer.ln2_b, eps, ob), resid, normed2)
-        hidden = normed2 @ layer.w_in  # (B*Tq, F) or (B*Tq, 2F)
-        if c.use_swiglu_ffn:
-            f = c.intermediate_size
-            rows.run(lambda hb: _swiglu_block(hb, layer.b_in, f), hidden)
-            hidden = hidden[:, :f]
-        else:
-            rows.run(lambda hb: (hb.__iadd__(layer.b_in), gelu_(hb)), hidden)
-        out = hidden @ layer.w_out  # (B*Tq, D), LayerScale folded in
-        rows.run(lambda rb, ob: (rb.__iadd__(ob), rb.__iadd__(layer.b_out)), resid, out)
+        def attend(piece: tuple[int, slice]) -> None:  # one image, a group of heads
+            i, hs = piece
+            q = per_head[i, :tq, 0, hs].transpose(1, 0, 2)  # (g, Tq, hd), already scaled
+            k = per_head[i, :, 1, hs].transpose(1, 2, 0)  # (g, hd, T)
+            v = per_head[i, :, 2, hs].transpose(1, 0, 2)  # (g, T, hd)
+            scores = np.matmul(q, k)  # (g, Tq, T)
+            sums = softmax_numerator_(scores)
+            out = ctx[i, :, hs].transpose(1, 0, 2)  # (g, Tq, hd) view
+            np.matmul(scores, v, out=out)
+            out /= sums
+
+        group = 2 if heads % 2 == 0 else 1
+        self._runner.run(attend, [(i, slice(g, g + group)) for i in range(b) for g in range(0, heads, group)])
+
+        resid = np.ascontiguousarray(h[:, 0]) if cls_only else x  # (B*Tq, D), updated in place
+        ctx_rows = ctx.reshape(b * tq, d)
+
+        def feed_forward(rows: slice) -> None:  # output projection, LayerNorm 2, MLP, both residuals
+            r = resid[rows]
+            a = ctx_rows[rows] @ layer.w_o
+            a += layer.b_o
+            r += a
+            hidden = normalize(r, eps) @ layer.w_in  # (n, F) or (n, 2F)
+            hidden += layer.b_in
+            if c.use_swiglu_ffn:
+                f = c.intermediate_size
+                silu_mul_(hidden[:, :f], hidden[:, f:])
+                hidden = hidden[:, :f]
+            else:
+                gelu_(hidden)
+            out = hidden @ layer.w_out
+            out += layer.b_out
+            r += out
+
+        self._runner.run(feed_forward, row_chunks(b * tq, threads))
         return resid.reshape(b, tq, d)
-
-
-def _swiglu_block(hb: np.ndarray, bias: np.ndarray, f: int) -> None:
-    hb += bias
-    silu_mul_(hb[:, :f], hb[:, f:])
 
 
 def load_model(

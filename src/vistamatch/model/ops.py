@@ -1,15 +1,8 @@
-"""Float32 building blocks of the forward pass: erf/GELU, LayerNorm, softmax, row-parallel execution.
-
-NumPy ufuncs run on one core, so the element-wise steps are split into row blocks (small enough to
-stay in cache) and spread over a thread pool; NumPy releases the GIL inside ufuncs.
-"""
+"""Float32 building blocks of the forward pass: erf / exact GELU, SiLU gating, LayerNorm, softmax."""
 
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -17,7 +10,7 @@ import numpy as np
 _P = 0.3275911
 _A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
-# Rows per block: about 64K float32 values per buffer keeps a block's scratch in L2.
+# GELU works through rows in blocks of about 64K values: its scratch buffers then stay in L2.
 _BLOCK_VALUES = 65536
 
 
@@ -46,11 +39,16 @@ _GELU_A = tuple(0.5 * c for c in _A)
 
 
 def gelu_(x: np.ndarray) -> None:
-    """Exact (erf) GELU, in place on a float32 block."""
+    """Exact (erf) GELU, in place on a 2-D float32 array."""
+    step = max(1, _BLOCK_VALUES // x.shape[-1])
+    for start in range(0, x.shape[0], step):
+        _gelu_block_(x[start : start + step])
+
+
+def _gelu_block_(x: np.ndarray) -> None:
     a = np.abs(x)
-    t = a * np.float32(_GELU_P)
-    t += np.float32(1)
-    np.reciprocal(t, out=t)
+    t = a + np.float32(1 / _GELU_P)  # t = 1 / (1 + P a) = (1/P) / (1/P + a)
+    np.divide(np.float32(1 / _GELU_P), t, out=t)
     half_erfc = _horner(t, _GELU_A)
     np.multiply(a, a, out=t)
     t *= np.float32(-0.5)
@@ -64,72 +62,36 @@ def gelu_(x: np.ndarray) -> None:
 def silu_mul_(gate: np.ndarray, up: np.ndarray) -> None:
     """gate <- silu(gate) * up, in place (SwiGLU)."""
     s = np.negative(gate)
-    np.exp(s, out=s)
+    with np.errstate(over="ignore"):  # exp overflows to inf for very negative gates: silu -> -0
+        np.exp(s, out=s)
     s += np.float32(1)
     gate /= s
     gate *= up
 
 
-def softmax_(x: np.ndarray) -> None:
-    """Softmax over the last axis, in place, float32."""
-    x -= x.max(axis=-1, keepdims=True)
-    np.exp(x, out=x)
-    x /= x.sum(axis=-1, keepdims=True)
+def softmax_numerator_(scores: np.ndarray) -> np.ndarray:
+    """scores <- exp(scores - row max), in place; returns the row sums (softmax = scores / sums).
+
+    Dividing later, on the (much smaller) attention output, saves a pass over the scores."""
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    return scores.sum(axis=-1, keepdims=True)
 
 
-def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float, out: np.ndarray) -> None:
-    """LayerNorm over the last axis (biased variance, as torch), written into out."""
-    mean = x.mean(axis=-1, keepdims=True)
-    np.subtract(x, mean, out=out)
+def normalize(x: np.ndarray, eps: float) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) over the last axis of a 2-D array (biased variance, as torch).
+    LayerNorm's scale and shift are folded into the weights that follow."""
+    out = x - x.mean(axis=-1, keepdims=True)
     var = np.einsum("ij,ij->i", out, out)[:, None]
     var *= np.float32(1.0 / x.shape[-1])
     var += np.float32(eps)
     np.sqrt(var, out=var)
     out /= var
+    return out
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    out = normalize(x, eps)
     out *= weight
     out += bias
-
-
-def default_threads() -> int:
-    """CPU cores this process may use, capped by OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when set."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:
-        n = os.cpu_count() or 1
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        value = os.environ.get(var, "")
-        if value.isdigit() and int(value) > 0:
-            n = min(n, int(value))
-    return max(1, n)
-
-
-class RowPool:
-    """Runs a per-block function over the rows of 2-D arrays, blocks spread over threads."""
-
-    def __init__(self, threads: int):
-        self.threads = threads
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="vistamatch-rows") if threads > 1 else None
-
-    def run(self, fn: Callable[..., None], *arrays: np.ndarray) -> None:
-        """fn(*blocks) for aligned row blocks of the given 2-D arrays (same row count)."""
-        rows, width = arrays[0].shape
-        step = max(1, _BLOCK_VALUES // max(1, width))
-        starts = range(0, rows, step)
-        if self._pool is None or len(starts) == 1:
-            for s in starts:
-                fn(*(a[s : s + step] for a in arrays))
-            return
-        # one task per thread, each walking its own contiguous share of blocks
-        share = -(-len(starts) // self.threads)
-        groups = [starts[i : i + share] for i in range(0, len(starts), share)]
-
-        def work(group: range) -> None:
-            for s in group:
-                fn(*(a[s : s + step] for a in arrays))
-
-        for future in [self._pool.submit(work, g) for g in groups]:
-            future.result()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
+    return out

@@ -1,0 +1,88 @@
+"""Numerical building blocks and the parallel runner."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vistamatch.model import load_model
+from vistamatch.model.ops import erf, gelu_, layer_norm, silu_mul_, softmax_numerator_
+from vistamatch.model.parallel import Runner, _blas, row_chunks
+
+from .parity_cases import parity_input
+
+GRID = np.concatenate([np.linspace(-12, 12, 200_001), [0.0, -0.0, 1e-30, -1e-30, 40.0, -40.0]])
+
+
+def test_erf_is_accurate_everywhere():
+    exact = np.array([math.erf(v) for v in GRID.astype(np.float32).astype(np.float64)])
+    got = erf(GRID.astype(np.float32))
+    assert got.dtype == np.float32
+    assert np.abs(got - exact).max() < 1e-6
+    assert erf(np.float32(0.0)) == 0.0
+
+
+def test_exact_gelu():
+    x = GRID.astype(np.float32)
+    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(np.float64)])
+    got = x.copy().reshape(1, -1)
+    gelu_(got)
+    assert np.abs(got[0] - exact).max() < 2e-6  # absolute error grows with |x| only through float32 rounding
+    small = np.abs(x) < 4
+    assert (np.abs(got[0] - exact)[small] <= 1e-6 + 1e-6 * np.abs(exact[small])).all()
+    # not the tanh approximation: it is 1e-4 .. 1e-3 off around |x| ~ 2..3
+    tanh_gelu = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    assert np.abs(tanh_gelu - exact).max() > 1e-4
+
+
+def test_silu_gate_handles_extremes_without_warnings():
+    gate = np.array([[-200.0, -1.0, 0.0, 1.0, 200.0]], np.float32)
+    up = np.full_like(gate, 2.0)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        silu_mul_(gate, up)
+    expected = [2 * v / (1 + math.exp(-v)) if v > -100 else 0.0 for v in (-200.0, -1.0, 0.0, 1.0, 200.0)]
+    np.testing.assert_allclose(gate[0], expected, rtol=1e-6, atol=1e-30)
+
+
+def test_softmax_numerator_and_layer_norm():
+    rng = np.random.default_rng(0)
+    s = (rng.standard_normal((3, 5, 7)) * 30).astype(np.float32)
+    ref = np.exp(s.astype(np.float64) - s.max(-1, keepdims=True))
+    ref /= ref.sum(-1, keepdims=True)
+    sums = softmax_numerator_(s)
+    np.testing.assert_allclose(s / sums, ref, rtol=1e-5, atol=1e-7)
+    x = (rng.standard_normal((4, 64)) * 5 + 3).astype(np.float32)
+    w, b = rng.standard_normal(64).astype(np.float32), rng.standard_normal(64).astype(np.float32)
+    x64 = x.astype(np.float64)
+    ref = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-6) * w + b
+    np.testing.assert_allclose(layer_norm(x, w, b, 1e-6), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows, threads", [(1, 2), (2, 2), (257, 1), (257, 2), (2056, 2), (300, 3), (5, 8)])
+def test_row_chunks_cover_every_row_once(rows, threads):
+    chunks = row_chunks(rows, threads)
+    covered = np.concatenate([np.arange(rows)[c] for c in chunks])
+    np.testing.assert_array_equal(covered, np.arange(rows))
+    sizes = [c.stop - c.start for c in chunks]
+    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+    assert len(chunks) % threads == 0 or len(chunks) == rows
+
+
+def test_threads_do_not_change_the_result(tiny_weights):
+    x = parity_input(3, 224, 308)
+    one = load_model(tiny_weights, threads=1)(x)
+    two = load_model(tiny_weights, threads=2)(x)
+    np.testing.assert_allclose(two, one, atol=1e-5)
+
+
+def test_blas_threads_are_restored_after_a_forward_pass(tiny_weights):
+    blas = _blas()
+    if not blas.available:
+        pytest.skip("this NumPy's BLAS is not OpenBLAS: the model runs its pieces in order")
+    before = blas._get()
+    model = load_model(tiny_weights, threads=2)
+    assert Runner(2).parallel
+    model(parity_input(1, 98, 98))
+    assert blas._get() == before
