@@ -3,13 +3,13 @@
 1. File name: a name (the basename, whatever its sub-folder) appears once, at its best rank.
 2. Near duplicate: a candidate whose cosine to an already kept result is above ``threshold`` is dropped.
 
-Both are vectorised: one Gram matrix of the candidates, and a Python step only for the few candidates
-that have an earlier near duplicate at all.
+The near-duplicate check is vectorised: one Gram matrix of the candidates (no per-candidate stacking),
+and a Python step only for the few candidates that have an earlier near duplicate at all. The name
+check is one set lookup per candidate.
 """
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +36,13 @@ def deduplicate(names: np.ndarray, vectors: np.ndarray, k: int, *, threshold: fl
 
 def first_of_each_name(names: np.ndarray) -> np.ndarray:
     """(m,) bool: True where the basename appears for the first time."""
-    basenames = np.array([posixpath.basename(str(n)) for n in names], dtype=str)
     first = np.zeros(len(names), dtype=bool)
-    if len(names):
-        _, first_index = np.unique(basenames, return_index=True)
-        first[first_index] = True
+    seen: set[str] = set()
+    for i, name in enumerate(names.tolist()):
+        base = name.rsplit("/", 1)[-1]
+        if base not in seen:
+            seen.add(base)
+            first[i] = True
     return first
 
 
