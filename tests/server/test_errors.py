@@ -146,3 +146,12 @@ def test_engine_loads_in_the_background_and_searches_wait_for_it(settings, query
         assert r.status_code == 200, r.text
         assert r.json()["topk_returned"] == 3
         assert client.get("/api/health").json()["ready"] is True
+
+
+def test_failed_searches_leave_no_history_and_no_thumbnails(client, settings, query_jpeg):
+    post_image(client, query_jpeg[: len(query_jpeg) // 2])
+    post_image(client, b"not an image at all")
+    post_image(client, png_bomb(), name="bomb.png")
+    assert client.get("/api/history").json()["total"] == 0
+    thumbs = settings.history_path.with_name("search_history_thumbs")
+    assert not thumbs.exists() or list(thumbs.iterdir()) == []

@@ -32,7 +32,11 @@ def make_entry(query_name: str = "q.jpg", n_items: int = 3) -> dict:
 
 def test_newest_first_capped_and_thumbnails_follow(tmp_path):
     store = HistoryStore(tmp_path / "search_history.json", max_len=3)
-    ids = [store.add(make_entry(f"q{i}.jpg"), query_thumb=b"RIFF-thumb-%d" % i)["id"] for i in range(5)]
+    ids = []
+    for i in range(5):
+        entry = make_entry(f"q{i}.jpg")
+        store.save_thumb(entry["id"], b"RIFF-thumb-%d" % i)
+        ids.append(store.add(entry)["id"])
     entries, total = store.list()
     assert total == 3
     assert [e["id"] for e in entries] == ids[::-1][:3]
@@ -46,7 +50,9 @@ def test_newest_first_capped_and_thumbnails_follow(tmp_path):
 
 def test_get_delete_clear(tmp_path):
     store = HistoryStore(tmp_path / "h.json")
-    a = store.add(make_entry("a.jpg"), query_thumb=b"a")
+    a = make_entry("a.jpg")
+    store.save_thumb(a["id"], b"a")
+    store.add(a)
     b = store.add(make_entry("b.jpg"))
     assert store.get(a["id"])["query_name"] == "a.jpg"
     assert store.delete(a["id"]) is True
@@ -63,6 +69,9 @@ def test_thumb_file_refuses_path_like_ids(tmp_path):
     (tmp_path / "secret.webp").write_bytes(b"x")
     assert store.thumb_file("../secret") is None
     assert store.thumb_file("..%2fsecret") is None
+    with pytest.raises(ValueError):
+        store.save_thumb("../secret", b"x")
+    assert (tmp_path / "secret.webp").read_bytes() == b"x"
 
 
 def test_survives_a_new_store_on_the_same_file(tmp_path):
@@ -120,7 +129,9 @@ def test_original_project_entries_are_read_as_is(tmp_path):
 def _write_entries(path: str, worker: int, count: int) -> None:
     store = HistoryStore(path, max_len=10_000)
     for i in range(count):
-        store.add(make_entry(f"w{worker}-{i}.jpg"), query_thumb=b"t")
+        entry = make_entry(f"w{worker}-{i}.jpg")
+        store.save_thumb(entry["id"], b"t")
+        store.add(entry)
 
 
 def test_concurrent_writes_from_several_processes_lose_nothing(tmp_path):

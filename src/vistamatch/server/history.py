@@ -72,12 +72,19 @@ class HistoryStore:
 
     # ---- writing ---------------------------------------------------------------------------
 
-    def add(self, entry: dict, query_thumb: bytes | None = None) -> dict:
+    def save_thumb(self, entry_id: str, webp: bytes) -> None:
+        """Store the query thumbnail of an entry (before the entry itself: no lock needed, the id is new)."""
+        if not _SAFE_ID.match(entry_id):
+            raise ValueError(f"unsafe history id {entry_id!r}")
+        atomic_write_bytes(self.thumbs_dir / f"{entry_id}.webp", webp)
+
+    def remove_thumb(self, entry_id: str) -> None:
+        self._remove_thumbs([{"id": entry_id}])
+
+    def add(self, entry: dict) -> dict:
         """Insert `entry` (which has its `id`) at the front; drop the oldest beyond max_len."""
         entry = HistoryEntry.model_validate(entry).model_dump(mode="json")
         with self._locked():
-            if query_thumb is not None and _SAFE_ID.match(entry["id"]):
-                atomic_write_bytes(self.thumbs_dir / f"{entry['id']}.webp", query_thumb)
             entries = [entry, *self._load()]
             kept, dropped = entries[: self.max_len], entries[self.max_len :]
             self._write(kept)
@@ -91,7 +98,7 @@ class HistoryStore:
             if len(kept) == len(entries):
                 return False
             self._write(kept)
-        self._remove_thumbs([{"id": entry_id}])
+        self.remove_thumb(entry_id)
         return True
 
     def clear(self) -> int:

@@ -15,20 +15,17 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
-from ..errors import ImageLoadError, VistaMatchError
+from ..errors import VistaMatchError
 from .settings import Settings
-from .thumbs import make_thumbnail
 
 if TYPE_CHECKING:
     from ..search import SearchEngine, SearchResult
 
 log = logging.getLogger(__name__)
-
-QUERY_THUMB_SIZE = 160
 
 
 @dataclass
@@ -80,12 +77,6 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         built_at=index.manifest.built_at if index.manifest else None,
         build_seconds=build_seconds,
     )
-
-
-@dataclass
-class SearchOutcome:
-    result: "SearchResult"
-    query_thumb: bytes | None
 
 
 class SearchService:
@@ -142,22 +133,20 @@ class SearchService:
         except Exception as exc:
             raise ServiceUnavailable(f"the search engine is not available: {exc}") from exc
 
-    async def search(self, data: bytes, *, name: str, topk: int, dedup: bool) -> SearchOutcome:
+    async def search(self, data: bytes, *, name: str, topk: int, dedup: bool) -> "SearchResult":
         """Search with uploaded image bytes. Raises ImageLoadError for a bad image."""
         loaded = await self.wait_loaded()
-        return await self._run(run_in_threadpool(_search_image, loaded, data, name, topk, dedup), data, name)
+        return self._counted(await run_in_threadpool(_search_image, loaded, data, name, topk, dedup))
 
-    async def search_gallery_image(self, relative: str, file: Path, *, topk: int, dedup: bool) -> SearchOutcome:
+    async def search_gallery_image(self, relative: str, file: Path, *, topk: int, dedup: bool) -> "SearchResult":
         """Search with a gallery image: its stored embedding if indexed, else the file itself."""
         loaded = await self.wait_loaded()
-        return await self._run(run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup), file, relative)
+        return self._counted(await run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup))
 
-    async def _run(self, search: Awaitable["SearchResult"], query: bytes | Path, name: str) -> SearchOutcome:
-        # The query thumbnail is made in another thread while the search runs: no added latency.
-        result, thumb = await asyncio.gather(search, run_in_threadpool(_query_thumbnail, query, name))
+    def _counted(self, result: "SearchResult") -> "SearchResult":
         with self._count_lock:
             self.searches_served += 1
-        return SearchOutcome(result, thumb)
+        return result
 
 
 def _search_image(loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool) -> "SearchResult":
@@ -172,11 +161,3 @@ def _search_gallery_image(loaded: LoadedEngine, relative: str, file: Path, topk:
     result = engine.search_similar(relative, topk=topk, dedup=dedup)  # no model run: no lock needed
     result.timing_ms = {"preprocess": 0.0, "embed": 0.0, **result.timing_ms}
     return result
-
-
-def _query_thumbnail(source: bytes | Path, name: str) -> bytes | None:
-    try:
-        return make_thumbnail(source, QUERY_THUMB_SIZE, name=name)
-    except (ImageLoadError, OSError, ValueError) as exc:  # a bad image: the search reports it, if it fails
-        log.info("no thumbnail for query %r: %s", name, exc)
-        return None

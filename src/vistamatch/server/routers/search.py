@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from pathlib import PurePosixPath
-from typing import Annotated
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Annotated, Awaitable
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from filelock import Timeout
 
-from ...errors import VistaMatchError
-from ..history import new_entry_id, now_timestamp
+from ...errors import ImageLoadError, VistaMatchError
+from ..history import HistoryStore, new_entry_id, now_timestamp
 from ..paths import UnsafePath, gallery_url, thumb_url
 from ..schemas import TOPK_DEFAULT, TOPK_MAX, TOPK_MIN, ErrorResponse, SearchResponse, SimilarRequest
-from ..service import SearchOutcome
 from ..state import AppState, State
+from ..thumbs import make_thumbnail
+
+if TYPE_CHECKING:
+    from ...search import SearchResult
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/search", tags=["search"])
 
+QUERY_THUMB_SIZE = 160  # px, the query's picture in the history drawer
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422, 503)}
 TopK = Annotated[int, Query(ge=TOPK_MIN, le=TOPK_MAX, description="results wanted, 1..200")]
 Dedup = Annotated[bool, Query(description="drop same-name and near-duplicate results")]
@@ -40,8 +45,8 @@ async def search_upload(
     if not data:
         raise HTTPException(400, "the upload is empty")
     name = _upload_name(image.filename)
-    outcome = await state.service.search(data, name=name, topk=topk, dedup=dedup)
-    return await _respond(state, outcome, name)
+    search = state.service.search(data, name=name, topk=topk, dedup=dedup)
+    return await _search_and_record(state, search, data, name)
 
 
 @router.post("/similar", response_model=SearchResponse, responses=ERRORS)
@@ -51,26 +56,49 @@ async def search_similar(state: State, request: SimilarRequest) -> dict:
         file = state.gallery.resolve(request.path)
     except UnsafePath:
         raise HTTPException(404, f"not an image of the gallery: {request.path}") from None
-    outcome = await state.service.search_gallery_image(request.path, file, topk=request.topk, dedup=request.dedup)
-    return await _respond(state, outcome, request.path)
+    search = state.service.search_gallery_image(request.path, file, topk=request.topk, dedup=request.dedup)
+    return await _search_and_record(state, search, file, request.path)
 
 
-async def _respond(state: AppState, outcome: SearchOutcome, query_name: str) -> dict:
-    payload = outcome.result.to_dict()
+async def _search_and_record(state: AppState, search: Awaitable[SearchResult], query: bytes | Path, query_name: str) -> dict:
+    """Run `search`, then record it in the history: the response fields plus the entry's id.
+
+    The query thumbnail is made and stored in another thread while the search runs, so it adds no
+    latency; it is removed again if the search or the entry fails.
+    """
+    entry_id = new_entry_id()
+    thumb = asyncio.ensure_future(run_in_threadpool(_store_query_thumbnail, state.history, entry_id, query, query_name))
+    try:
+        result = await search
+    except BaseException:
+        if await thumb:
+            state.history.remove_thumb(entry_id)
+        raise
+    has_thumb = await thumb
+    payload = result.to_dict()
     for tier in payload["tiers"]:
         for item in tier["items"]:
             item["url"] = gallery_url(item["filename"])
             item["thumb_url"] = thumb_url(item["filename"])
-    entry_id = new_entry_id()
     payload["query_name"] = query_name
-    payload["query_thumb_url"] = f"/api/history/{entry_id}/thumb" if outcome.query_thumb else None
+    payload["query_thumb_url"] = f"/api/history/{entry_id}/thumb" if has_thumb else None
     entry = {k: v for k, v in payload.items() if k != "ok"} | {"id": entry_id, "ts": now_timestamp()}
     try:
-        await run_in_threadpool(state.history.add, entry, outcome.query_thumb)
+        await run_in_threadpool(state.history.add, entry)
     except (OSError, Timeout, VistaMatchError, ValueError) as exc:  # the search stands without its entry
         log.error("could not save the search history entry: %s", exc)
+        state.history.remove_thumb(entry_id)
         return payload | {"history_id": None, "query_thumb_url": None, "history_warning": f"history not saved: {exc}"}
     return payload | {"history_id": entry_id}
+
+
+def _store_query_thumbnail(history: HistoryStore, entry_id: str, query: bytes | Path, name: str) -> bool:
+    try:
+        history.save_thumb(entry_id, make_thumbnail(query, QUERY_THUMB_SIZE, name=name))
+    except (ImageLoadError, OSError, ValueError) as exc:  # a bad image: the search reports it, if it fails
+        log.info("no thumbnail for query %r: %s", name, exc)
+        return False
+    return True
 
 
 def _upload_name(filename: str | None) -> str:
