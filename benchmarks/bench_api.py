@@ -186,9 +186,9 @@ def main() -> int:
         print(f"{name:14}{pct(values, 50):10.1f}{pct(values, 95):10.1f}")
     model_p50, http_p50, http_p95 = pct(times["model"], 50), pct(times["http"], 50), pct(times["http"], 95)
     budget = 1.1 * model_p50 + 30
-    overhead = [h - m for h, m in zip(times["http"], times["model"])]
+    overhead = [h - m for h, m in zip(times["http"], times["model"], strict=True)]
     # Measured within one request, so machine noise mostly cancels: what the server adds around its search.
-    server_added = [h - s for h, s in zip(times["http"], times["server total"])]
+    server_added = [h - s for h, s in zip(times["http"], times["server total"], strict=True)]
     print(f"\nhttp / model (p50): {http_p50 / model_p50:.3f}; http - model per round: p50 {pct(overhead, 50):.1f} ms, "
           f"p95 {pct(overhead, 95):.1f} ms")
     print(f"http - the server's own search time (upload, multipart, thumbnail, history, JSON, loopback), same request: "

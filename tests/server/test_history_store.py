@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from pathlib import Path
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -166,3 +171,29 @@ def test_a_stuck_lock_holder_times_out_instead_of_hanging(tmp_path, monkeypatch)
         with pytest.raises(Timeout):
             store.add(make_entry())
     assert store.add(make_entry())["id"]  # free again: works
+
+
+def test_kill_9_mid_write_leaves_a_valid_file(tmp_path):
+    """A writer killed at random moments: the file is always whole JSON, and no entry is lost."""
+    path = tmp_path / "search_history.json"
+    writer = (
+        "import json, sys, uuid\n"
+        "from vistamatch.server.history import HistoryStore\n"
+        "store = HistoryStore(sys.argv[1], max_len=100_000)\n"
+        "entry = json.loads(sys.argv[2])\n"
+        "while True:\n"
+        "    store.add({**entry, 'id': uuid.uuid4().hex})\n"
+    )
+    rng = random.Random(0)
+    seen: set[str] = set()
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", writer, str(path), json.dumps(make_entry(n_items=50))])
+        time.sleep(1.0 + rng.random())  # start-up, then some writes
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        store = HistoryStore(path)
+        ids = {e["id"] for e in store.list()[0]}
+        assert store.warnings == [] and list(tmp_path.glob("*.corrupt-*")) == []
+        assert seen <= ids  # everything written before is still there
+        seen = ids
+    assert seen

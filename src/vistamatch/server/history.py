@@ -144,7 +144,7 @@ class HistoryStore:
     def _write(self, entries: list[dict]) -> None:
         # One entry per line: readable, and each line goes through json's fast C encoder.
         lines = [self._line(e) for e in entries]
-        self._lines = {e["id"]: line for e, line in zip(entries, lines)}
+        self._lines = {e["id"]: line for e, line in zip(entries, lines, strict=True)}
         body = ",\n".join(lines)
         atomic_write_bytes(self.path, (f"[\n{body}\n]\n" if entries else "[]\n").encode("utf-8"))
         self._cache = (self._identity(), list(entries))
