@@ -86,3 +86,18 @@ def test_blas_threads_are_restored_after_a_forward_pass(tiny_weights):
     assert Runner(2).parallel
     model(parity_input(1, 98, 98))
     assert blas._get() == before
+
+
+def test_concurrent_calls_from_several_threads(tiny_weights):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = load_model(tiny_weights, threads=2)
+    inputs = [parity_input(1 + i % 2, 98 + 14 * i, 140, seed=i) for i in range(6)]
+    expected = [model(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(model, inputs))
+    for got, want in zip(results, expected):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    blas = _blas()
+    if blas.available:
+        assert blas._users == 0

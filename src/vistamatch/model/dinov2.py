@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Mapping
 
 import numpy as np
@@ -53,6 +53,21 @@ def _linear(weight: np.ndarray, bias: np.ndarray, *, ln=None, out_scale=None) ->
     return _f32(w), _f32(b)
 
 
+def fingerprint(weights: Mapping[str, np.ndarray], config: Dinov2Config) -> str:
+    """sha256 of the weights as float32 (released names, sorted: independent of file format and key
+    style), the head count, the LayerNorm eps, and the interpolation options when not the default."""
+    h = hashlib.sha256()
+    h.update(f"heads={config.num_attention_heads};eps={config.layer_norm_eps!r}".encode())
+    for name in sorted(weights):
+        arr = np.ascontiguousarray(weights[name], dtype=np.float32)
+        h.update(f"{name}:{arr.shape}".encode())
+        h.update(memoryview(arr).cast("B"))
+    tag = f"sha256:{h.hexdigest()}"
+    if config.interpolate_offset or config.interpolate_antialias is not None:
+        tag += f";offset={config.interpolate_offset};antialias={config.antialias}"
+    return tag
+
+
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -68,10 +83,12 @@ class Dinov2:
             config = config_from_state_dict(weights, getattr(state_dict, "metadata", None))
         check_state_dict(weights, config)
         self.config = config
-        self._weights = {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}
+        weights = {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}
+        self.fingerprint = fingerprint(weights, config)
         self._runner = Runner(threads)
-        self._prepare(self._weights)
+        self._prepare(weights)
         self._pos_cache: dict[tuple[int, int, bool], np.ndarray] = {}
+        self._pos_lock = threading.Lock()
 
     # -- weights --------------------------------------------------------------------------
     def _prepare(self, sd: Mapping[str, np.ndarray]) -> None:
@@ -108,26 +125,6 @@ class Dinov2:
             w_in, b_in = _linear(sd[p + mlp_in + ".weight"], sd[p + mlp_in + ".bias"], ln=ln2)
             w_out, b_out = _linear(sd[p + mlp_out + ".weight"], sd[p + mlp_out + ".bias"], out_scale=ls2)
             self._layers.append(_Layer(w_qkv, b_qkv, w_o, b_o, w_in, b_in, w_out, b_out))
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """sha256 of the weights (released names, sorted; independent of file format and key style),
-        the head count, the LayerNorm eps and non-default interpolation options."""
-        h = hashlib.sha256()
-        c = self.config
-        h.update(f"heads={c.num_attention_heads};eps={c.layer_norm_eps!r}".encode())
-        for name in sorted(self._weights):
-            arr = np.ascontiguousarray(self._weights[name], dtype=np.float32)
-            h.update(f"{name}:{arr.shape}".encode())
-            h.update(memoryview(arr).cast("B"))
-        tag = f"sha256:{h.hexdigest()}"
-        if c.interpolate_offset or c.interpolate_antialias is not None:
-            tag += f";offset={c.interpolate_offset};antialias={c.antialias}"
-        return tag
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The weights with released key names."""
-        return dict(self._weights)
 
     # -- forward --------------------------------------------------------------------------
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -175,13 +172,16 @@ class Dinov2:
         return tokens
 
     def _positions(self, gh: int, gw: int, height: int, width: int) -> np.ndarray:
+        """The patch position table for this grid, resized once per grid shape (a small cache)."""
         key = (gh, gw, height == width)
-        table = self._pos_cache.get(key)
+        with self._pos_lock:
+            table = self._pos_cache.get(key)
         if table is None:
             table = patch_position_table(self._pos_patch, self.config, gh, gw, height, width)
-            if len(self._pos_cache) >= _POS_CACHE_SIZE:
-                self._pos_cache.pop(next(iter(self._pos_cache)))
-            self._pos_cache[key] = table
+            with self._pos_lock:
+                if len(self._pos_cache) >= _POS_CACHE_SIZE:
+                    self._pos_cache.pop(next(iter(self._pos_cache)))
+                self._pos_cache[key] = table
         return table
 
     def _block(self, h: np.ndarray, layer: _Layer, cls_only: bool = False) -> np.ndarray:
