@@ -103,3 +103,23 @@ def test_model_from_in_memory_state_dict(tiny_config):
     model = Dinov2(sd)
     assert model.config.num_attention_heads == 2
     assert model(_images((1, 3, 28, 42))).shape == (1, 32)
+
+
+def test_remainder_pixels_are_dropped_like_the_strided_convolution(tiny_model):
+    x = _images((1, 3, 230, 235))
+    np.testing.assert_allclose(tiny_model(x), tiny_model(np.ascontiguousarray(x[:, :, :224, :224])), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "hidden, heads, swiglu, width",
+    [(384, 6, False, 1536), (768, 12, False, 3072), (1024, 16, False, 4096), (1536, 24, True, 4096)],
+    ids=["S", "B", "L", "g"],
+)
+def test_released_sizes_are_recognised(hidden, heads, swiglu, width):
+    # one layer of each released size: heads follow from the 64-wide heads of every released model
+    cfg = Dinov2Config(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=heads,
+                       intermediate_size=width, use_swiglu_ffn=swiglu, image_size=28)
+    sd = dict(random_state_dict(cfg))  # a plain dict: no metadata to help
+    model = Dinov2(sd)
+    assert model.config == cfg
+    assert model(_images((1, 3, 28, 28))).shape == (1, hidden)

@@ -137,6 +137,21 @@ def test_live_facebookresearch_option(transformers_module, tmp_path):
             assert_close(model(x), ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy())
 
 
+@pytest.mark.torch
+def test_live_giant_layout(transformers_module, tmp_path):
+    """ViT-g/14's real widths (SwiGLU 4096 from mlp_ratio 4), one layer, read without metadata."""
+    import torch
+
+    fields = dict(hidden_size=1536, num_hidden_layers=1, num_attention_heads=24, image_size=518, use_swiglu_ffn=True)
+    ref = _live_reference(transformers_module, fields, seed=2)
+    ref.save_pretrained(tmp_path)
+    model = load_model(tmp_path / "model.safetensors")
+    assert (model.config.num_attention_heads, model.config.intermediate_size) == (24, 4096)
+    x = parity_input(1, 70, 98, seed=2)
+    with torch.no_grad():
+        assert_close(model(x), ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy())
+
+
 def test_golden_inputs_are_not_trivial():
     x = parity_input(2, 98, 140)
     assert x.dtype == np.float32 and x.shape == (2, 3, 98, 140)
