@@ -14,11 +14,11 @@ from vistamatch.crawler import CrawlConfig, FetchSettings, ImageRules
 from .imagehost import ImageHost
 
 # Short limits so failures are quick; max_bytes sits below imagehost.HUGE_BYTES.
-TEST_FETCH = FetchSettings(concurrency=16, per_host=16, timeout_s=0.8, connect_timeout_s=0.5, retries=1,
+TEST_FETCH = FetchSettings(concurrency=16, per_host=16, timeout_s=1.5, connect_timeout_s=0.5, retries=1,
                            backoff_s=0.05, max_bytes=200_000)
 TEST_RULES = ImageRules(min_bytes=200, max_bytes=200_000, min_side=40)
 # the same limits as command-line flags
-TEST_FLAGS = ["--timeout", "0.8", "--connect-timeout", "0.5", "--retries", "1", "--backoff", "0.05",
+TEST_FLAGS = ["--timeout", "1.5", "--connect-timeout", "0.5", "--retries", "1", "--backoff", "0.05",
               "--max-bytes", "200000", "--min-bytes", "200", "--min-side", "40", "--no-progress"]
 
 

@@ -29,7 +29,7 @@ from PIL import Image
 
 FORMATS = {"jpg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp"),
            "gif": ("GIF", "image/gif")}
-SLOW_PAUSE_S = 3.0
+SLOW_PAUSE_S = 4.0  # longer than any test timeout, retry included
 HUGE_BYTES = 300_000  # tests set max_bytes below this
 
 

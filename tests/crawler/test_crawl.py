@@ -171,3 +171,34 @@ def test_two_crawls_cannot_write_into_one_folder(tmp_path, image_host):
         with pytest.raises(VistaMatchError, match="another crawl is writing into"):
             crawl(config)
     assert crawl(config).saved == 2
+
+
+def test_a_failed_write_stops_with_a_clear_error(tmp_path, image_host, monkeypatch):
+    import pytest
+
+    from vistamatch.crawler.writer import GalleryWriter
+    from vistamatch.errors import VistaMatchError
+
+    def disk_full(self, name, image, url):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(GalleryWriter, "write", disk_full)
+    with pytest.raises(VistaMatchError, match="cannot write .*000001.*No space left on device"):
+        crawl(crawl_config(tmp_path, good_urls(image_host, 3), target=3))
+
+
+def test_crawls_from_a_text_list_and_from_parquet(tmp_path, image_host):
+    import pytest
+
+    pa = pytest.importorskip("pyarrow", reason="Parquet input needs pyarrow")
+    import pyarrow.parquet as pq
+
+    urls = good_urls(image_host, 6) + [image_host.url("/status/404/t")]
+    text = tmp_path / "list.txt"
+    text.write_text("\n".join(urls) + "\n")
+    parquet = tmp_path / "list.parquet"
+    pq.write_table(pa.table({"caption": ["c"] * len(urls), "image_link": urls}), parquet, row_group_size=3)
+    for source, out in ((text, "from_txt"), (parquet, "from_parquet")):
+        report = crawl(crawl_config(tmp_path, [], source=source, out_dir=tmp_path / out, target=10))
+        assert report.saved == 6 and report.failures == {"http_404": 1}
+        assert len(assert_valid_gallery(tmp_path / out)) == 6

@@ -193,6 +193,8 @@ class _Crawl:
             await asyncio.shield(write)
         except asyncio.CancelledError:
             await write  # the name and hash are claimed: finish the file so state and folder agree
+        except OSError as exc:  # disk full, permissions: stop the crawl with a clear message
+            raise VistaMatchError(f"cannot write {writer.out_dir / name}: {exc.strerror or exc}") from None
         return SAVED, name
 
     def _record(self, row: SourceRow, result: tuple[str, str | None], state: CrawlState, bar: tqdm) -> None:
