@@ -202,3 +202,16 @@ def test_crawls_from_a_text_list_and_from_parquet(tmp_path, image_host):
         report = crawl(crawl_config(tmp_path, [], source=source, out_dir=tmp_path / out, target=10))
         assert report.saved == 6 and report.failures == {"http_404": 1}
         assert len(assert_valid_gallery(tmp_path / out)) == 6
+
+
+def test_reads_only_as_far_as_the_target_needs(tmp_path, image_host):
+    import json
+
+    urls = good_urls(image_host, 5) + [f"https://img.example.invalid/{i}.jpg" for i in range(200_000)]
+    config = crawl_config(tmp_path, urls, target=3)
+    report = crawl(config)
+    assert report.saved == 3 and report.attempted == 3
+    journal = next((config.out_dir / ".crawl").glob("*.jsonl"))
+    marks = [json.loads(line) for line in journal.read_text().splitlines() if '"mark"' in line]
+    assert marks[-1]["mark"] == 3  # resumes at row 3 ...
+    assert marks[-1]["at"] < 1000 < config.source.stat().st_size  # ... a few hundred bytes into the list

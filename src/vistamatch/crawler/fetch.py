@@ -60,7 +60,7 @@ class HostLimiter:
 
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
-        entry = self._hosts.setdefault(host, [asyncio.Semaphore(self.limit), 0])
+        entry = self._hosts.get(host) or self._hosts.setdefault(host, [asyncio.Semaphore(self.limit), 0])
         entry[1] += 1
         try:
             async with entry[0]:
