@@ -105,15 +105,19 @@ def main() -> None:
         print(f"{args.images} JPEGs ({megabytes:.0f} MB, {len(SIZES)} sizes -> input shapes {shapes}), "
               f"ViT-{args.model[0].upper()}/14 random weights, batch {args.batch_size}")
 
-        model(batches[0][:1])  # warm-up
+        for batch in batches:  # warm-up: every shape once
+            model(batch[:1])
         bare, build, busy = [], [], []
-        for r in range(args.rounds):  # alternate, so machine noise hits both alike
-            bare.append(bare_images_per_second(model, batches))
+        for r in range(args.rounds):  # alternate, and swap the order every round, so noise hits both alike
+            if r % 2 == 0:
+                bare.append(bare_images_per_second(model, batches))
             timed = TimedModel(model)
             report = build_index(gallery, timed, IndexPaths.in_dir(tmp / f"idx{r}"), config,
                                  batch_size=args.batch_size, workers=args.workers, progress=False)
             build.append(report.total / report.seconds)
             busy.append(timed.seconds / report.seconds)
+            if r % 2 == 1:
+                bare.append(bare_images_per_second(model, batches))
             print(f"round {r + 1}: bare model {bare[-1]:.2f} images/s, build_index {build[-1]:.2f} images/s "
                   f"(whole build: scan, read, hash, decode, embed, write), model busy {busy[-1]:.0%} of the build")
         ratios = [b / m for b, m in zip(build, bare)]
