@@ -31,8 +31,8 @@ from vistamatch.model import Dinov2Config, load_model, random_state_dict, save_w
 SIZES = [(640, 480), (480, 640), (800, 600), (1024, 768), (768, 1024), (1280, 960), (512, 512), (1600, 1200), (900, 600)]
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
 CONFIGS = {  # ViT sizes with the released layer counts and widths
-    "small": dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536),
-    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "small": {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536},
+    "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
 }
 
 

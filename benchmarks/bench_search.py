@@ -85,7 +85,7 @@ def bench_size(n: int, queries: int, folder: Path, rng: np.random.Generator) -> 
 
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def main() -> None:

@@ -7,8 +7,7 @@ import pytest
 
 from vistamatch.errors import VistaMatchError
 from vistamatch.imaging import PreprocessConfig
-from vistamatch.index import IndexPaths, Manifest, build_index, open_index
-from vistamatch.index import pipeline
+from vistamatch.index import IndexPaths, Manifest, build_index, open_index, pipeline
 from vistamatch.index.scan import content_hash
 
 from .helpers import PixelStatsModel, write_variants
@@ -72,7 +71,7 @@ def test_unchanged_gallery_decodes_nothing(gallery, stats_model, tmp_path, decod
 def test_add_change_delete_rename_touch(gallery, photos, stats_model, tmp_path, decode_counter):
     paths = IndexPaths.in_dir(tmp_path / "idx")
     build(gallery, stats_model, paths)
-    rel = lambda p: p.relative_to(gallery).as_posix()  # noqa: E731
+    rel = lambda p: p.relative_to(gallery).as_posix()
     files = sorted(p for p in gallery.rglob("*") if p.is_file())
     added = [rel(p) for p in write_variants(gallery, photos, 2, start=100)]
     changed = files[1]
@@ -116,7 +115,7 @@ def test_a_lost_mapping_file_is_rebuilt(gallery, stats_model, tmp_path):
 
 
 def test_duplicate_files_are_embedded_once(gallery, stats_model, tmp_path, decode_counter):
-    first = sorted(gallery.glob("*.jpg"))[0]
+    first = min(gallery.glob("*.jpg"))
     shutil.copy(first, gallery / "copy_a.jpg")
     (gallery / "deep" / "er").mkdir(parents=True)
     shutil.copy(first, gallery / "deep" / "er" / "copy_b.jpg")
@@ -135,7 +134,7 @@ def test_duplicate_files_are_embedded_once(gallery, stats_model, tmp_path, decod
 
 
 def test_broken_files_are_skipped_listed_and_not_retried(gallery, stats_model, tmp_path, decode_counter):
-    good = sorted(gallery.glob("*.jpg"))[0].read_bytes()
+    good = min(gallery.glob("*.jpg")).read_bytes()
     (gallery / "truncated.jpg").write_bytes(good[: len(good) // 3])
     (gallery / "notes.png").write_text("this is not a picture")
     (gallery / "empty.webp").write_bytes(b"")
@@ -147,6 +146,7 @@ def test_broken_files_are_skipped_listed_and_not_retried(gallery, stats_model, t
     assert report.total == 12
     _, mapping, manifest = load(paths)
     assert "truncated.jpg" not in mapping.tolist() and "readme.txt" not in mapping.tolist()
+    assert {f.path: f.status for f in manifest.files}["truncated.jpg"] == "skipped"
     assert sorted(s["path"] for s in json.loads(paths.manifest.read_text())["skipped"]) == [
         "empty.webp",
         "notes.png",
@@ -215,9 +215,8 @@ def test_missing_folder_and_a_concurrent_build(gallery, stats_model, tmp_path):
     from filelock import FileLock
 
     paths.lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(paths.lock)):
-        with pytest.raises(VistaMatchError, match="another build"):
-            build(gallery, stats_model, paths)
+    with FileLock(str(paths.lock)), pytest.raises(VistaMatchError, match="another build"):
+        build(gallery, stats_model, paths)
 
 
 def test_empty_gallery(tmp_path, stats_model):

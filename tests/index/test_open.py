@@ -2,12 +2,19 @@ import json
 
 import numpy as np
 import pytest
-from .helpers import PixelStatsModel
 
 from vistamatch.errors import IndexMismatchError, VistaMatchError
 from vistamatch.imaging import PreprocessConfig
-from vistamatch.index import IndexMissingError, IndexPaths, UnverifiedIndexWarning, build_index, open_index
+from vistamatch.index import (
+    IndexMissingError,
+    IndexPaths,
+    UnverifiedIndexWarning,
+    build_index,
+    open_index,
+)
 from vistamatch.index.commit import commit_files, recover
+
+from .helpers import PixelStatsModel
 
 
 @pytest.fixture
@@ -74,7 +81,7 @@ def test_a_commit_killed_between_renames_is_rolled_forward(built):
     mapping = np.load(built.mapping)[::-1].copy()
     manifest = dict(old_manifest, built_at="later")
     # stage everything and write the journal, but "die" before any rename
-    import vistamatch.index.commit as commit
+    from vistamatch.index import commit
 
     real_roll = commit._roll_forward
     commit._roll_forward = lambda paths: None

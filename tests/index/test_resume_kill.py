@@ -8,10 +8,11 @@ import textwrap
 import time
 
 import numpy as np
-from .helpers import write_variants
 
 from vistamatch.index import IndexPaths, build_index
 from vistamatch.model import load_model
+
+from .helpers import write_variants
 
 # Builds with the real tiny model, slowed down per batch so the kill lands mid-build.
 BUILD_SCRIPT = textwrap.dedent(

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from vistamatch.search import NumpyStore, TIER_NAMES, l2_normalize, search
+from vistamatch.search import TIER_NAMES, NumpyStore, l2_normalize, search
 
 
 def make_store(n=200, d=16, seed=0):
@@ -13,7 +13,7 @@ def make_store(n=200, d=16, seed=0):
 
 
 def test_result_has_the_original_api_shape():
-    store, vectors, rng = make_store()
+    store, _, rng = make_store()
     result = search(store, rng.standard_normal(16), 50)
     d = json.loads(json.dumps(result.to_dict()))
     assert d["ok"] is True and d["topk_requested"] == 50 and d["topk_returned"] == 50
@@ -32,7 +32,7 @@ def test_result_has_the_original_api_shape():
 
 
 def test_dedup_still_returns_k_when_many_candidates_are_duplicates():
-    store, vectors, rng = make_store(n=100)
+    store, vectors, _ = make_store(n=100)
     # 60 copies of row 0 under other names: all near-duplicates of the best hit
     store.add([f"copy_{i}.jpg" for i in range(60)], np.repeat(vectors[:1], 60, axis=0))
     result = search(store, vectors[0], 50, near_dup_threshold=0.9995)
@@ -46,7 +46,7 @@ def test_dedup_still_returns_k_when_many_candidates_are_duplicates():
 
 
 def test_k_one_and_k_larger_than_the_gallery():
-    store, vectors, rng = make_store(n=7)
+    store, vectors, _ = make_store(n=7)
     one = search(store, vectors[3], 1)
     assert [(t.name, t.size) for t in one.tiers] == [("Perfect", 1)]
     assert one.hits[0].filename == "img_0003.jpg" and one.hits[0].score == pytest.approx(1.0)
@@ -81,7 +81,7 @@ def test_threshold_defaults_to_the_environment(monkeypatch):
 
 
 def test_absolute_policy():
-    store, vectors, rng = make_store(n=30)
+    store, vectors, _ = make_store(n=30)
     result = search(store, vectors[0], 10, tier_policy="absolute")
     assert result.tiers[0].name == "Perfect" and result.tiers[0].size == 1  # only the query itself is >= 0.85
     assert all(h.score < 0.85 for t in result.tiers[1:] for h in t.items)

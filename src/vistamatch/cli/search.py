@@ -10,7 +10,13 @@ from pathlib import Path
 
 from ..errors import VistaMatchError
 from ..search import TIER_POLICIES, SearchEngine, SearchResult
-from .index import add_index_arguments, add_weights_argument, load_cli_model, open_cli_index, positive_int
+from .index import (
+    add_index_arguments,
+    add_weights_argument,
+    load_cli_model,
+    open_cli_index,
+    positive_int,
+)
 
 EXAMPLE = """\
 examples:

@@ -65,10 +65,14 @@ class BuildReport:
     def summary(self) -> str:
         lines = [
             f"indexed {self.total} images from {self.gallery_dir}",
-            f"  added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
-            f"unchanged {self.unchanged}, skipped {len(self.skipped)}",
-            f"  embedded {self.embedded} ({self.images_per_second:.1f} images/s), reused {self.reused} "
-            f"(renames, duplicates, resumed {self.resumed}), duplicate files {self.duplicates}",
+            (
+                f"  added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
+                f"unchanged {self.unchanged}, skipped {len(self.skipped)}"
+            ),
+            (
+                f"  embedded {self.embedded} ({self.images_per_second:.1f} images/s), reused {self.reused} "
+                f"(renames, duplicates, resumed {self.resumed}), duplicate files {self.duplicates}"
+            ),
             f"  {'written' if self.written else 'already up to date'} in {self.seconds:.1f} s",
         ]
         if self.note:

@@ -28,7 +28,7 @@ class Checkpoint:
         self._pending_vectors: list[np.ndarray] = []
 
     @classmethod
-    def open(cls, folder: Path, meta: dict) -> tuple["Checkpoint", dict[str, np.ndarray]]:
+    def open(cls, folder: Path, meta: dict) -> tuple[Checkpoint, dict[str, np.ndarray]]:
         """The checkpoint for a build with ``meta``, and the embeddings saved by an interrupted one.
 
         Progress saved under other weights or preprocessing is discarded.

@@ -84,7 +84,7 @@ class Manifest:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1).encode("utf-8")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Manifest":
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
         return cls(
             model_fingerprint=d["model_fingerprint"],
             preprocess=d["preprocess"],
@@ -100,7 +100,7 @@ class Manifest:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Manifest":
+    def load(cls, path: str | os.PathLike) -> Manifest:
         try:
             data = json.loads(Path(path).read_text("utf-8"))
             if data.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:

@@ -20,12 +20,12 @@ class IndexPaths:
             object.__setattr__(self, name, Path(getattr(self, name)))
 
     @classmethod
-    def from_defaults(cls) -> "IndexPaths":
+    def from_defaults(cls) -> IndexPaths:
         """The original layout, overridable by GALLERY_FEATURES_PATH, GALLERY_MAPPING_PATH, GALLERY_MANIFEST_PATH."""
         return cls(defaults.features_path(), defaults.mapping_path(), defaults.manifest_path())
 
     @classmethod
-    def in_dir(cls, folder: str | os.PathLike) -> "IndexPaths":
+    def in_dir(cls, folder: str | os.PathLike) -> IndexPaths:
         """The default file names inside ``folder``."""
         folder = Path(folder)
         return cls(folder / "gallery_features.npy", folder / "gallery_mapping.npy", folder / "gallery_manifest.json")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
+from collections.abc import Hashable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Iterator
 
 import numpy as np
 

@@ -21,7 +21,7 @@ class PreviousIndex:
     note: str | None = None  # why nothing could be reused, if so
 
     @classmethod
-    def load(cls, paths: IndexPaths, meta: dict) -> "PreviousIndex":
+    def load(cls, paths: IndexPaths, meta: dict) -> PreviousIndex:
         """What can be reused of the index at ``paths`` for a build with ``meta`` (fingerprint, preprocess, dim)."""
         if not paths.manifest.exists():
             note = "existing index has no manifest: full build" if paths.exists() else None

@@ -28,12 +28,12 @@ from .tiers import ABSOLUTE_THRESHOLDS, TIER_NAMES, TIER_POLICIES, tier_ends
 
 __all__ = [
     "ABSOLUTE_THRESHOLDS",
+    "TIER_NAMES",
+    "TIER_POLICIES",
     "Hit",
     "NumpyStore",
     "SearchEngine",
     "SearchResult",
-    "TIER_NAMES",
-    "TIER_POLICIES",
     "Tier",
     "VectorStore",
     "l2_normalize",

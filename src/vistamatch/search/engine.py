@@ -30,7 +30,7 @@ class SearchEngine:
     def __init__(
         self,
         model,
-        index: "GalleryIndex",
+        index: GalleryIndex,
         preprocess: PreprocessConfig | None = None,
         *,
         near_dup_threshold: float | None = None,

@@ -7,7 +7,8 @@ Rows are addressed by key (the gallery-relative path) and, for speed, by row num
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, Sequence, runtime_checkable
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class NumpyStore:
         self._inv_norms = None if normalized else _inverse_norms(vectors)  # (N,) or None
 
     @classmethod
-    def empty(cls, dim: int) -> "NumpyStore":
+    def empty(cls, dim: int) -> NumpyStore:
         return cls(np.zeros((0, dim), np.float32), np.zeros(0, dtype=str))
 
     @property

@@ -18,7 +18,7 @@ Either way the tiers follow score order and only non-empty tiers are reported.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
