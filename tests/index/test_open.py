@@ -102,3 +102,15 @@ def test_staged_files_without_a_journal_are_discarded(built):
     staged.write_bytes(b"half written")
     recover(built)
     assert not staged.exists() and built.features.read_bytes() == before
+
+
+def test_opening_reads_only_the_manifest_header(built, gallery):
+    text = built.manifest.read_bytes()
+    cut = text.index(b'\n "files": [')
+    built.manifest.write_bytes(text[:cut] + b'\n "files": [ not parsed when searching')
+    index = open_index(built, model=PixelStatsModel())
+    assert index.manifest.count == 12 and index.manifest.model_fingerprint == "stats:1"
+    # the builder needs the records: it says so and rebuilds
+    report = build_index(gallery, PixelStatsModel(), built, progress=False)
+    assert "unreadable" in report.note and report.embedded == 12
+    assert open_index(built).manifest.built_at  # a whole manifest again

@@ -6,9 +6,10 @@ Public API::
     build_index(gallery_dir, model, paths, preprocess=None, *, batch_size=8, workers=None,
                 progress=True, checkpoint_every=256, checkpoint_seconds=30.0) -> BuildReport
     open_index(paths, *, mmap=True, model=None, preprocess=None, gallery_dir=None) -> GalleryIndex
-    GalleryIndex: .store (NumpyStore), .relative_paths, .manifest, .gallery_dir, .size, .dim,
+    GalleryIndex: .store (NumpyStore), .relative_paths, .manifest (ManifestSummary: the header),
+                  .gallery_dir, .size, .dim, .verified, .preprocess,
                   .check(model, preprocess) -> raises IndexMismatchError, .resolve(relative_path)
-    Manifest, FileRecord, IndexMissingError, UnverifiedIndexWarning
+    Manifest (all file records), ManifestSummary, FileRecord, IndexMissingError, UnverifiedIndexWarning
 
 On disk: ``gallery_features.npy`` (N x D float32, unit rows), ``gallery_mapping.npy`` (N relative paths,
 fixed-width unicode: ``np.load(..., allow_pickle=False)`` works), ``gallery_manifest.json``. Rows are
@@ -17,7 +18,7 @@ sorted by relative path. During a build: ``gallery_features.partial/`` (checkpoi
 
 from .build import BuildReport, build_index
 from .gallery import GalleryIndex, IndexMissingError, UnverifiedIndexWarning, open_index
-from .manifest import FileRecord, Manifest
+from .manifest import FileRecord, Manifest, ManifestSummary
 from .paths import IndexPaths
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "IndexMissingError",
     "IndexPaths",
     "Manifest",
+    "ManifestSummary",
     "UnverifiedIndexWarning",
     "build_index",
     "open_index",

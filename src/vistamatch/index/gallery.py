@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import IndexMismatchError, VistaMatchError
 from ..search.store import NumpyStore
 from .commit import recover
-from .manifest import Manifest
+from .manifest import ManifestSummary, read_summary
 from .paths import IndexPaths
 
 
@@ -28,7 +28,7 @@ class UnverifiedIndexWarning(UserWarning):
 class GalleryIndex:
     paths: IndexPaths
     store: NumpyStore
-    manifest: Manifest | None  # None for an index from the original project
+    manifest: ManifestSummary | None  # None for an index from the original project
     gallery_dir: Path | None  # where the mapping's relative paths point, when known
 
     @property
@@ -97,7 +97,7 @@ def open_index(
             f"index files disagree: features {features.shape}, mapping {mapping.shape}; re-index with: vistamatch index"
         )
     mapping = mapping.astype(str)
-    manifest = Manifest.load(paths.manifest) if paths.manifest.exists() else None
+    manifest = read_summary(paths.manifest) if paths.manifest.exists() else None
     if manifest is None:
         if len(mapping):
             mapping = np.char.replace(mapping, "\\", "/")  # '/'-separated, whatever wrote it
