@@ -162,6 +162,18 @@ def test_broken_files_are_skipped_listed_and_not_retried(gallery, stats_model, t
     assert report.changed == ["truncated.jpg"] and len(report.skipped) == 2 and report.total == 13
 
 
+def test_a_file_name_that_is_not_utf8_is_skipped_not_fatal(gallery, stats_model, tmp_path):
+    good = min(gallery.glob("*.jpg")).read_bytes()
+    with open(os.fsencode(gallery) + b"/caf\xe9.jpg", "wb") as f:  # Latin-1 bytes in the name
+        f.write(good)
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    for _ in range(2):
+        report = build(gallery, stats_model, paths)
+        assert [(f.path, f.reason) for f in report.skipped] == [("caf\\xe9.jpg", "file name is not valid UTF-8")]
+        assert report.total == 12
+    assert json.loads(paths.manifest.read_text())["skipped"][0]["path"] == "caf\\xe9.jpg"
+
+
 def test_other_weights_rebuild_everything(gallery, tmp_path):
     paths = IndexPaths.in_dir(tmp_path / "idx")
     build(gallery, PixelStatsModel("stats:1"), paths)

@@ -121,11 +121,13 @@ def build_index(
         to_read = []
         for f in files:
             rec = previous.unchanged(f.path, f.size, f.mtime_ns)
-            if rec is None:
+            if f.problem:
+                records[f.path] = FileRecord(f.path, f.size, f.mtime_ns, None, SKIPPED, f.problem)
+            elif rec is None:
                 to_read.append(f)
             else:
                 records[f.path] = rec
-        report.unchanged = len(records)
+        report.unchanged = sum(1 for path in records if path in previous.records)
 
         t0 = time.perf_counter()
         embedder = _Embedder(model, checkpoint, batch_size, checkpoint_every, checkpoint_seconds)

@@ -16,6 +16,7 @@ class GalleryFile:
     abspath: Path
     size: int
     mtime_ns: int
+    problem: str | None = None  # why it cannot be indexed, found while scanning
 
 
 def scan_gallery(root: Path) -> list[GalleryFile]:
@@ -35,6 +36,12 @@ def scan_gallery(root: Path) -> list[GalleryFile]:
             except OSError:  # vanished or a dangling link: not part of the gallery
                 continue
             rel = abspath.relative_to(root).as_posix()
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes in the name: cannot go in the mapping or JSON
+                shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+                found.append(GalleryFile(shown, abspath, st.st_size, st.st_mtime_ns, "file name is not valid UTF-8"))
+                continue
             found.append(GalleryFile(rel, abspath, st.st_size, st.st_mtime_ns))
     found.sort(key=lambda f: f.path)
     return found
