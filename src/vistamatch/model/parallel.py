@@ -130,8 +130,10 @@ class Runner:
                 pass
 
 
-def row_chunks(rows: int, threads: int, target: int = 128) -> list[slice]:
-    """Split rows into equal chunks of about `target`, a multiple of `threads` of them."""
+def row_chunks(rows: int, threads: int, target: int = 512) -> list[slice]:
+    """Split rows into equal chunks of at most about `target`, a multiple of `threads` of them.
+
+    Few, large chunks: each matmul call repacks the whole weight matrix, so more calls cost more."""
     count = -(-rows // target)
     count = max(threads, -(-count // threads) * threads)
     count = min(count, rows)
