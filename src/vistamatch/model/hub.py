@@ -17,7 +17,7 @@ from ..atomic import atomic_write_text
 from ..errors import WeightsError
 from .config import check_state_dict, config_from_state_dict
 from .keys import to_released
-from .weights import StateDict, read_weights, save_weights
+from .weights import StateDict, config_metadata, read_weights, save_weights
 
 SIZES = ("small", "base", "large", "giant")
 MODELS = {f"dinov2-{s}": f"facebook/dinov2-{s}" for s in SIZES} | {
@@ -47,13 +47,13 @@ def fetch_weights(model: str = defaults.DEFAULT_MODEL, out: str | os.PathLike | 
     weights_file = _download(repo, "model.safetensors", model, out)
     hub_config = json.loads(Path(config_file).read_text())
     weights = to_released(read_weights(weights_file))
-    meta = {
-        "num_attention_heads": hub_config["num_attention_heads"],
-        "layer_norm_eps": hub_config.get("layer_norm_eps", 1e-6),
-    }
-    metadata = {"vistamatch_config": json.dumps(meta), "source": f"{repo} (model.safetensors)"}
-    config = config_from_state_dict(weights, metadata)
+    config = config_from_state_dict(
+        weights,
+        num_attention_heads=hub_config["num_attention_heads"],
+        layer_norm_eps=hub_config.get("layer_norm_eps", 1e-6),
+    )
     check_state_dict(weights, config)
+    metadata = {**config_metadata(config), "source": f"{repo} (model.safetensors)"}
     save_weights(StateDict(weights, metadata), out)
     write_sha256(out)
     return out
