@@ -1,28 +1,38 @@
-"""Speed of the NumPy DINOv2 against transformers' Dinov2Model (PyTorch eager), side by side.
+"""Speed of the NumPy DINOv2 against transformers' Dinov2Model (PyTorch eager), on the same CPU.
 
-Both run ViT-B/14 sizes with the same random weights and inputs, limited to the same number of
-threads: OMP/OPENBLAS/MKL_NUM_THREADS are set before NumPy and torch are imported, and
-torch.set_num_threads() is called. Runs alternate (ours, torch, ours, ...) so machine noise hits
-both alike. Printed: median ms per image of each, the ratio of the medians ours / torch, and the
-ratio of the fastest runs (less sensitive to other processes on a shared machine).
+Both run ViT-B/14 sizes with the same random weights (seeded) and the same inputs, limited to the
+same number of threads: OMP/OPENBLAS/MKL_NUM_THREADS are set before NumPy and torch are imported,
+and torch.set_num_threads() is called. Each side runs in its own process (torch's OpenMP threads
+keep spinning after a call and would slow whatever runs next in the same process); the processes
+take turns (ours, torch, ours, torch, ...) so noise from other programs hits both alike.
 
-    python benchmarks/bench_model.py --threads 2 --repeat 5
+Printed per input shape and batch: median ms per image of each, the ratio of the medians
+ours / torch, the ratio of the fastest runs, and the max abs difference of the CLS outputs.
+
+    python benchmarks/bench_model.py --threads 2 --repeat 5 --rounds 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="threads for both (default 2)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per case (default 5)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per case and round (default 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="turns each side takes (default 2)")
     parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes (default 1,8)")
     parser.add_argument("--shapes", default="224x224,224x308", help="comma-separated HxW (default 224x224,224x308)")
     parser.add_argument("--layers", type=int, default=12, help="encoder layers (ViT-B: 12)")
+    parser.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -36,51 +46,92 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def main() -> int:
-    try:
+def cases() -> list[tuple[int, int, int]]:
+    shapes = [tuple(int(v) for v in s.split("x")) for s in ARGS.shapes.split(",")]
+    return [(b, h, w) for h, w in shapes for b in (int(v) for v in ARGS.batches.split(","))]
+
+
+def worker(side: str, out: Path) -> None:
+    """Time one side on every case; write {case: {"ms": [...], "cls": [[...]]}} as JSON."""
+    from vistamatch.model import Dinov2, Dinov2Config, random_state_dict
+
+    config = Dinov2Config(hidden_size=768, num_hidden_layers=ARGS.layers, num_attention_heads=12, intermediate_size=3072)
+    weights = random_state_dict(config, seed=0)
+    if side == "ours":
+        model = Dinov2(weights, config, threads=ARGS.threads)
+        info = "our thread pool, BLAS held at 1 thread" if model._runner.parallel else "BLAS threads"
+        run = model
+    else:
         import torch
         from transformers import Dinov2Config as HFConfig
         from transformers import Dinov2Model
+
+        from vistamatch.model.keys import released_to_transformers5
+
+        torch.set_num_threads(ARGS.threads)
+        ref = Dinov2Model(HFConfig(hidden_size=768, num_hidden_layers=ARGS.layers, num_attention_heads=12, image_size=518))
+        ref.load_state_dict({k: torch.from_numpy(v) for k, v in released_to_transformers5(weights).items()})
+        ref.eval()
+        info = f"torch {torch.__version__}, {ref.config._attn_implementation} attention"
+
+        def run(x: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy()
+
+    results: dict = {"info": info}
+    for b, h, w in cases():
+        x = np.random.default_rng(1).standard_normal((b, 3, h, w)).astype(np.float32)
+        cls = run(x)  # also the warm-up
+        times = []
+        for _ in range(ARGS.repeat):
+            start = time.perf_counter()
+            run(x)
+            times.append((time.perf_counter() - start) * 1000 / b)
+        results[f"{b}x{h}x{w}"] = {"ms": times, "cls": np.asarray(cls).tolist()}
+    out.write_text(json.dumps(results))
+
+
+def main() -> int:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
     except ImportError as exc:
         print(f"needs torch and transformers for the reference ({exc}); pip install -e '.[parity]'")
         return 1
-    from vistamatch.model import Dinov2, Dinov2Config, random_state_dict
-    from vistamatch.model.keys import released_to_transformers5
-
-    torch.set_num_threads(ARGS.threads)
-    config = Dinov2Config(hidden_size=768, num_hidden_layers=ARGS.layers, num_attention_heads=12, intermediate_size=3072)
-    weights = random_state_dict(config, seed=0)
-    ours = Dinov2(weights, config, threads=ARGS.threads)
-    ref = Dinov2Model(HFConfig(hidden_size=768, num_hidden_layers=ARGS.layers, num_attention_heads=12, image_size=518))
-    ref.load_state_dict({k: torch.from_numpy(v) for k, v in released_to_transformers5(weights).items()})
-    ref.eval()
-
-    def run_torch(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy()
-
-    mode = "our thread pool, BLAS at 1 thread" if ours._runner.parallel else "BLAS threads"
-    print(f"ViT-B/14 ({ARGS.layers} layers), random weights; threads={ARGS.threads} ({mode}); numpy {np.__version__}, "
-          f"torch {torch.__version__} ({ref.config._attn_implementation} attention); median of {ARGS.repeat}")
+    times: dict[str, dict[str, list[float]]] = {"ours": {}, "torch": {}}
+    cls: dict[str, dict[str, np.ndarray]] = {"ours": {}, "torch": {}}
+    info = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(ARGS.rounds):
+            for side in ("ours", "torch"):
+                out = Path(tmp) / f"{side}{round_}.json"
+                cmd = [sys.executable, __file__, "--worker", side, "--out", str(out)] + _passthrough()
+                subprocess.run(cmd, check=True)
+                result = json.loads(out.read_text())
+                info[side] = result.pop("info")
+                for case, r in result.items():
+                    times[side].setdefault(case, []).extend(r["ms"])
+                    cls[side][case] = np.asarray(r["cls"], np.float32)
+    print(f"ViT-B/14 ({ARGS.layers} layers), random weights; threads={ARGS.threads}; numpy {np.__version__} "
+          f"({info['ours']}); {info['torch']}; {ARGS.rounds} rounds x {ARGS.repeat} runs, separate processes")
     print(f"{'input':>10} {'batch':>5} {'ours ms/img':>12} {'torch ms/img':>13} {'ours/torch':>11} {'(fastest)':>10} "
           f"{'max|diff|':>10}")
-    for shape in ARGS.shapes.split(","):
-        h, w = (int(v) for v in shape.split("x"))
-        for batch in (int(b) for b in ARGS.batches.split(",")):
-            x = np.random.default_rng(1).standard_normal((batch, 3, h, w)).astype(np.float32)
-            diff = float(np.abs(ours(x) - run_torch(x)).max())  # also the warm-up
-            times: dict[str, list[float]] = {"ours": [], "torch": []}
-            for _ in range(ARGS.repeat):
-                for name, fn in (("ours", ours), ("torch", run_torch)):
-                    start = time.perf_counter()
-                    fn(x)
-                    times[name].append((time.perf_counter() - start) * 1000 / batch)
-            mo, mt = statistics.median(times["ours"]), statistics.median(times["torch"])
-            fastest = min(times["ours"]) / min(times["torch"])
-            print(f"{shape:>10} {batch:>5} {mo:>12.1f} {mt:>13.1f} {mo / mt:>11.2f} {fastest:>10.2f} {diff:>10.1e}",
-                  flush=True)
+    for b, h, w in cases():
+        case = f"{b}x{h}x{w}"
+        mo, mt = statistics.median(times["ours"][case]), statistics.median(times["torch"][case])
+        fastest = min(times["ours"][case]) / min(times["torch"][case])
+        diff = float(np.abs(cls["ours"][case] - cls["torch"][case]).max())
+        print(f"{f'{h}x{w}':>10} {b:>5} {mo:>12.1f} {mt:>13.1f} {mo / mt:>11.2f} {fastest:>10.2f} {diff:>10.1e}")
     return 0
 
 
+def _passthrough() -> list[str]:
+    return ["--threads", str(ARGS.threads), "--repeat", str(ARGS.repeat), "--batches", ARGS.batches,
+            "--shapes", ARGS.shapes, "--layers", str(ARGS.layers)]
+
+
 if __name__ == "__main__":
+    if ARGS.worker:
+        worker(ARGS.worker, Path(ARGS.out))
+        sys.exit(0)
     sys.exit(main())
