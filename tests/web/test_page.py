@@ -367,6 +367,12 @@ def test_html_file_names_render_as_text(page: Page, html_names, query_jpeg):
     assert page.evaluate("window.__xss") is None
 
 
+def settled_box(locator):
+    """The element's box once its opening animation (e.g. the drawer sliding in) has finished."""
+    locator.evaluate("el => Promise.all(el.getAnimations().map(a => a.finished))")
+    return locator.bounding_box()
+
+
 def test_phone_width_has_no_horizontal_scroll(phone_page: Page, query_jpeg):
     page = phone_page
     upload_and_search(page, query_jpeg)
@@ -378,11 +384,11 @@ def test_phone_width_has_no_horizontal_scroll(phone_page: Page, query_jpeg):
     assert columns == 2
 
     page.get_by_test_id("result").first.click()
-    box = page.get_by_test_id("preview").bounding_box()
+    box = settled_box(page.get_by_test_id("preview"))
     assert box["x"] >= 0 and box["x"] + box["width"] <= width
     page.keyboard.press("Escape")
     page.get_by_test_id("history-open").click()
-    box = page.get_by_test_id("history").bounding_box()
+    box = settled_box(page.get_by_test_id("history"))
     assert box["x"] >= 0 and box["x"] + box["width"] <= width
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
