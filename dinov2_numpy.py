@@ -12,7 +12,8 @@ supported key names and reads the architecture from the file.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from vistamatch.model import Dinov2, Dinov2Config, load_model, read_weights, to_
 from vistamatch.model.config import config_from_state_dict
 from vistamatch.model.weights import from_npz
 
-__all__ = ["Dinov2Numpy", "Dinov2", "Dinov2Config", "load_model"]
+__all__ = ["Dinov2", "Dinov2Config", "Dinov2Numpy", "load_model"]
 
 
 class Dinov2Numpy(Dinov2):
@@ -36,4 +37,9 @@ class Dinov2Numpy(Dinov2):
         released = to_released(weights)
         heads = (config or {}).get("num_heads")
         overrides = {"num_attention_heads": int(heads)} if heads else {}
-        super().__init__(released, config_from_state_dict(released, getattr(weights, "metadata", None), **overrides))
+        super().__init__(
+            released,
+            config_from_state_dict(
+                released, getattr(weights, "metadata", None), **overrides
+            ),
+        )

@@ -24,13 +24,32 @@ from pathlib import Path
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2, help="threads for both (default 2)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per case and round (default 5)")
-    parser.add_argument("--rounds", type=int, default=2, help="turns each side takes (default 2)")
-    parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes (default 1,8)")
-    parser.add_argument("--shapes", default="224x224,224x308", help="comma-separated HxW (default 224x224,224x308)")
-    parser.add_argument("--layers", type=int, default=12, help="encoder layers (ViT-B: 12)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads for both (default 2)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="timed runs per case and round (default 5)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="turns each side takes (default 2)"
+    )
+    parser.add_argument(
+        "--batches", default="1,8", help="comma-separated batch sizes (default 1,8)"
+    )
+    parser.add_argument(
+        "--shapes",
+        default="224x224,224x308",
+        help="comma-separated HxW (default 224x224,224x308)",
+    )
+    parser.add_argument(
+        "--layers", type=int, default=12, help="encoder layers (ViT-B: 12)"
+    )
     parser.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -40,26 +59,37 @@ ARGS = parse_args()
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(ARGS.threads)
 
-import statistics  # noqa: E402
-import time  # noqa: E402
+import statistics
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def cases() -> list[tuple[int, int, int]]:
     shapes = [tuple(int(v) for v in s.split("x")) for s in ARGS.shapes.split(",")]
-    return [(b, h, w) for h, w in shapes for b in (int(v) for v in ARGS.batches.split(","))]
+    return [
+        (b, h, w) for h, w in shapes for b in (int(v) for v in ARGS.batches.split(","))
+    ]
 
 
 def worker(side: str, out: Path) -> None:
     """Time one side on every case; write {case: {"ms": [...], "cls": [[...]]}} as JSON."""
     from vistamatch.model import Dinov2, Dinov2Config, random_state_dict
 
-    config = Dinov2Config(hidden_size=768, num_hidden_layers=ARGS.layers, num_attention_heads=12, intermediate_size=3072)
+    config = Dinov2Config(
+        hidden_size=768,
+        num_hidden_layers=ARGS.layers,
+        num_attention_heads=12,
+        intermediate_size=3072,
+    )
     weights = random_state_dict(config, seed=0)
     if side == "ours":
         model = Dinov2(weights, config, threads=ARGS.threads)
-        info = "our thread pool, BLAS held at 1 thread" if model._runner.parallel else "BLAS threads"
+        info = (
+            "our thread pool, BLAS held at 1 thread"
+            if model._runner.parallel
+            else "BLAS threads"
+        )
         run = model
     else:
         import torch
@@ -69,8 +99,20 @@ def worker(side: str, out: Path) -> None:
         from vistamatch.model.keys import released_to_transformers5
 
         torch.set_num_threads(ARGS.threads)
-        ref = Dinov2Model(HFConfig(hidden_size=768, num_hidden_layers=ARGS.layers, num_attention_heads=12, image_size=518))
-        ref.load_state_dict({k: torch.from_numpy(v) for k, v in released_to_transformers5(weights).items()})
+        ref = Dinov2Model(
+            HFConfig(
+                hidden_size=768,
+                num_hidden_layers=ARGS.layers,
+                num_attention_heads=12,
+                image_size=518,
+            )
+        )
+        ref.load_state_dict(
+            {
+                k: torch.from_numpy(v)
+                for k, v in released_to_transformers5(weights).items()
+            }
+        )
         ref.eval()
         info = f"torch {torch.__version__}, {ref.config._attn_implementation} attention"
 
@@ -96,7 +138,9 @@ def main() -> int:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as exc:
-        print(f"needs torch and transformers for the reference ({exc}); pip install -e '.[parity]'")
+        print(
+            f"needs torch and transformers for the reference ({exc}); pip install -e '.[parity]'"
+        )
         return 1
     times: dict[str, dict[str, list[float]]] = {"ours": {}, "torch": {}}
     cls: dict[str, dict[str, np.ndarray]] = {"ours": {}, "torch": {}}
@@ -105,29 +149,55 @@ def main() -> int:
         for round_ in range(ARGS.rounds):
             for side in ("ours", "torch"):
                 out = Path(tmp) / f"{side}{round_}.json"
-                cmd = [sys.executable, __file__, "--worker", side, "--out", str(out)] + _passthrough()
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    side,
+                    "--out",
+                    str(out),
+                ] + _passthrough()
                 subprocess.run(cmd, check=True)
                 result = json.loads(out.read_text())
                 info[side] = result.pop("info")
                 for case, r in result.items():
                     times[side].setdefault(case, []).extend(r["ms"])
                     cls[side][case] = np.asarray(r["cls"], np.float32)
-    print(f"ViT-B/14 ({ARGS.layers} layers), random weights; threads={ARGS.threads}; numpy {np.__version__} "
-          f"({info['ours']}); {info['torch']}; {ARGS.rounds} rounds x {ARGS.repeat} runs, separate processes")
-    print(f"{'input':>10} {'batch':>5} {'ours ms/img':>12} {'torch ms/img':>13} {'ours/torch':>11} {'(fastest)':>10} "
-          f"{'max|diff|':>10}")
+    print(
+        f"ViT-B/14 ({ARGS.layers} layers), random weights; threads={ARGS.threads}; numpy {np.__version__} "
+        f"({info['ours']}); {info['torch']}; {ARGS.rounds} rounds x {ARGS.repeat} runs, separate processes"
+    )
+    print(
+        f"{'input':>10} {'batch':>5} {'ours ms/img':>12} {'torch ms/img':>13} {'ours/torch':>11} {'(fastest)':>10} "
+        f"{'max|diff|':>10}"
+    )
     for b, h, w in cases():
         case = f"{b}x{h}x{w}"
-        mo, mt = statistics.median(times["ours"][case]), statistics.median(times["torch"][case])
+        mo, mt = (
+            statistics.median(times["ours"][case]),
+            statistics.median(times["torch"][case]),
+        )
         fastest = min(times["ours"][case]) / min(times["torch"][case])
         diff = float(np.abs(cls["ours"][case] - cls["torch"][case]).max())
-        print(f"{f'{h}x{w}':>10} {b:>5} {mo:>12.1f} {mt:>13.1f} {mo / mt:>11.2f} {fastest:>10.2f} {diff:>10.1e}")
+        print(
+            f"{f'{h}x{w}':>10} {b:>5} {mo:>12.1f} {mt:>13.1f} {mo / mt:>11.2f} {fastest:>10.2f} {diff:>10.1e}"
+        )
     return 0
 
 
 def _passthrough() -> list[str]:
-    return ["--threads", str(ARGS.threads), "--repeat", str(ARGS.repeat), "--batches", ARGS.batches,
-            "--shapes", ARGS.shapes, "--layers", str(ARGS.layers)]
+    return [
+        "--threads",
+        str(ARGS.threads),
+        "--repeat",
+        str(ARGS.repeat),
+        "--batches",
+        ARGS.batches,
+        "--shapes",
+        ARGS.shapes,
+        "--layers",
+        str(ARGS.layers),
+    ]
 
 
 if __name__ == "__main__":

@@ -20,14 +20,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.numpy import load_file
-from transformers import Dinov2Config, Dinov2Model, Dinov2WithRegistersConfig, Dinov2WithRegistersModel
+from transformers import (
+    Dinov2Config,
+    Dinov2Model,
+    Dinov2WithRegistersConfig,
+    Dinov2WithRegistersModel,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "model"))
 
-from parity_cases import FAMILIES, FIXTURES, GOLDENS, SHAPES, golden_key, parity_input  # noqa: E402
+from parity_cases import FAMILIES, FIXTURES, GOLDENS, SHAPES, golden_key, parity_input
 
-from vistamatch.model import StateDict, save_weights  # noqa: E402
+from vistamatch.model import StateDict, save_weights
 
 SEED = 0
 
@@ -43,7 +48,9 @@ def build_reference(fields: dict, seed: int) -> torch.nn.Module:
         for name, param in model.named_parameters():
             if name.endswith("lambda1"):
                 param.uniform_(0.1, 1.0)
-            elif name.endswith(("cls_token", "register_tokens", "position_embeddings", "mask_token")):
+            elif name.endswith(
+                ("cls_token", "register_tokens", "position_embeddings", "mask_token")
+            ):
                 param.normal_(0.0, 0.5)
             elif "norm" in name and name.endswith("weight"):
                 param.normal_(1.0, 0.1)
@@ -54,7 +61,9 @@ def build_reference(fields: dict, seed: int) -> torch.nn.Module:
     return model.eval()
 
 
-def facebookresearch_interpolation(self, embeddings: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def facebookresearch_interpolation(
+    self, embeddings: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
     """facebookresearch/dinov2 interpolate_pos_encoding: scale_factor = (grid + 0.1) / table."""
     pos = self.position_embeddings.float()
     n = pos.shape[1] - 1
@@ -69,7 +78,9 @@ def facebookresearch_interpolation(self, embeddings: torch.Tensor, height: int, 
         antialias=False,
     )
     assert patch.shape[-2:] == (h0, w0)
-    return torch.cat((pos[:, :1], patch.permute(0, 2, 3, 1).reshape(1, h0 * w0, -1)), dim=1)
+    return torch.cat(
+        (pos[:, :1], patch.permute(0, 2, 3, 1).reshape(1, h0 * w0, -1)), dim=1
+    )
 
 
 def released_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -77,7 +88,9 @@ def released_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         weights = load_file(str(Path(tmp) / "model.safetensors"))
-    assert any(".attention.attention.query." in k for k in weights), "save_pretrained no longer writes released names"
+    assert any(".attention.attention.query." in k for k in weights), (
+        "save_pretrained no longer writes released names"
+    )
     return weights
 
 
@@ -86,12 +99,16 @@ def main() -> int:
     goldens: dict[str, np.ndarray] = {}
     for index, (family, (fields, filename)) in enumerate(FAMILIES.items()):
         model = build_reference(fields, SEED + index)
-        weights = StateDict(released_weights(model), {"vistamatch_config": _meta(fields)})
+        weights = StateDict(
+            released_weights(model), {"vistamatch_config": _meta(fields)}
+        )
         save_weights(weights, FIXTURES / filename)
         for shape in SHAPES:
             x = torch.from_numpy(parity_input(*shape, seed=index))
             with torch.no_grad():
-                goldens[golden_key(family, shape)] = model(pixel_values=x).pooler_output.numpy()
+                goldens[golden_key(family, shape)] = model(
+                    pixel_values=x
+                ).pooler_output.numpy()
         if not fields.get("num_register_tokens"):
             model.embeddings.interpolate_pos_encoding = types.MethodType(
                 facebookresearch_interpolation, model.embeddings
@@ -99,17 +116,25 @@ def main() -> int:
             for shape in SHAPES:
                 x = torch.from_numpy(parity_input(*shape, seed=index))
                 with torch.no_grad():
-                    goldens[golden_key(family, shape, "facebookresearch")] = model(pixel_values=x).pooler_output.numpy()
-        print(f"{family}: {FIXTURES / filename} ({(FIXTURES / filename).stat().st_size // 1024} KiB)")
+                    goldens[golden_key(family, shape, "facebookresearch")] = model(
+                        pixel_values=x
+                    ).pooler_output.numpy()
+        print(
+            f"{family}: {FIXTURES / filename} ({(FIXTURES / filename).stat().st_size // 1024} KiB)"
+        )
     np.savez(GOLDENS, **goldens)
-    print(f"{len(goldens)} golden outputs: {GOLDENS} ({GOLDENS.stat().st_size // 1024} KiB)")
+    print(
+        f"{len(goldens)} golden outputs: {GOLDENS} ({GOLDENS.stat().st_size // 1024} KiB)"
+    )
     return 0
 
 
 def _meta(fields: dict) -> str:
     import json
 
-    return json.dumps({"num_attention_heads": fields["num_attention_heads"], "layer_norm_eps": 1e-6})
+    return json.dumps(
+        {"num_attention_heads": fields["num_attention_heads"], "layer_norm_eps": 1e-6}
+    )
 
 
 if __name__ == "__main__":

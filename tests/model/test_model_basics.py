@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from vistamatch.errors import WeightsError
-from vistamatch.model import Dinov2, Dinov2Config, load_model, random_state_dict, read_weights, save_weights
+from vistamatch.model import (
+    Dinov2,
+    Dinov2Config,
+    load_model,
+    random_state_dict,
+    read_weights,
+    save_weights,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +27,18 @@ def _images(shape, seed=0):
 
 def test_config_is_read_from_the_file(tiny_model, tiny_config):
     c = tiny_model.config
-    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (32, 2, 2, 64)
-    assert (c.patch_size, c.image_size, c.num_register_tokens, c.use_swiglu_ffn) == (14, 518, 0, False)
+    assert (
+        c.hidden_size,
+        c.num_hidden_layers,
+        c.num_attention_heads,
+        c.intermediate_size,
+    ) == (32, 2, 2, 64)
+    assert (c.patch_size, c.image_size, c.num_register_tokens, c.use_swiglu_ffn) == (
+        14,
+        518,
+        0,
+        False,
+    )
     assert c == tiny_config
 
 
@@ -49,13 +66,18 @@ def test_forward_features_agree_with_call(tiny_model):
     np.testing.assert_allclose(feats["cls_token"], tiny_model(x), atol=1e-5)
 
 
-def test_fingerprint_is_stable_and_tracks_weights(tiny_weights, tiny_config, tmp_path, tiny_model):
+def test_fingerprint_is_stable_and_tracks_weights(
+    tiny_weights, tiny_config, tmp_path, tiny_model
+):
     again = load_model(tiny_weights)
     assert again.fingerprint == tiny_model.fingerprint
     other = tmp_path / "other.npz"
     save_weights(random_state_dict(tiny_config, seed=1), other)
     assert load_model(other).fingerprint != tiny_model.fingerprint
-    assert load_model(tiny_weights, interpolation="facebookresearch").fingerprint != tiny_model.fingerprint
+    assert (
+        load_model(tiny_weights, interpolation="facebookresearch").fingerprint
+        != tiny_model.fingerprint
+    )
 
 
 def test_bad_input_shapes_raise(tiny_model):
@@ -91,7 +113,9 @@ def test_not_a_weights_file(tmp_path):
 
 
 def test_head_count_travels_in_the_file(tmp_path):
-    cfg = Dinov2Config(hidden_size=48, num_hidden_layers=1, num_attention_heads=3, intermediate_size=96)
+    cfg = Dinov2Config(
+        hidden_size=48, num_hidden_layers=1, num_attention_heads=3, intermediate_size=96
+    )
     for suffix in (".npz", ".safetensors"):
         path = tmp_path / f"w{suffix}"
         save_weights(random_state_dict(cfg), path)
@@ -107,18 +131,31 @@ def test_model_from_in_memory_state_dict(tiny_config):
 
 def test_remainder_pixels_are_dropped_like_the_strided_convolution(tiny_model):
     x = _images((1, 3, 230, 235))
-    np.testing.assert_allclose(tiny_model(x), tiny_model(np.ascontiguousarray(x[:, :, :224, :224])), atol=1e-5)
+    np.testing.assert_allclose(
+        tiny_model(x), tiny_model(np.ascontiguousarray(x[:, :, :224, :224])), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize(
     "hidden, heads, swiglu, width",
-    [(384, 6, False, 1536), (768, 12, False, 3072), (1024, 16, False, 4096), (1536, 24, True, 4096)],
+    [
+        (384, 6, False, 1536),
+        (768, 12, False, 3072),
+        (1024, 16, False, 4096),
+        (1536, 24, True, 4096),
+    ],
     ids=["S", "B", "L", "g"],
 )
 def test_released_sizes_are_recognised(hidden, heads, swiglu, width):
     # one layer of each released size: heads follow from the 64-wide heads of every released model
-    cfg = Dinov2Config(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=heads,
-                       intermediate_size=width, use_swiglu_ffn=swiglu, image_size=28)
+    cfg = Dinov2Config(
+        hidden_size=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=heads,
+        intermediate_size=width,
+        use_swiglu_ffn=swiglu,
+        image_size=28,
+    )
     sd = dict(random_state_dict(cfg))  # a plain dict: no metadata to help
     model = Dinov2(sd)
     assert model.config == cfg

@@ -10,9 +10,10 @@ import math
 
 import numpy as np
 import pytest
-from .parity_cases import FAMILIES, FIXTURES, GOLDENS, SHAPES, golden_key, parity_input
 
 from vistamatch.model import load_model
+
+from .parity_cases import FAMILIES, FIXTURES, GOLDENS, SHAPES, golden_key, parity_input
 
 MAX_ABS = 1e-4
 MIN_COSINE = 0.99999
@@ -21,7 +22,9 @@ MIN_COSINE = 0.99999
 def assert_close(ours: np.ndarray, ref: np.ndarray) -> None:
     assert ours.shape == ref.shape
     diff = float(np.abs(ours - ref).max())
-    cos = np.sum(ours * ref, axis=1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
+    cos = np.sum(ours * ref, axis=1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1)
+    )
     assert diff < MAX_ABS, f"max abs diff {diff:.2e}"
     assert cos.min() > MIN_COSINE, f"cosine {cos.min():.7f}"
 
@@ -35,7 +38,11 @@ def goldens() -> dict[str, np.ndarray]:
 def _golden_cases():
     for index, (family, (fields, _)) in enumerate(FAMILIES.items()):
         # the register hub models resize like transformers (see posembed.interpolation_options)
-        modes = ["transformers"] if fields.get("num_register_tokens") else ["transformers", "facebookresearch"]
+        modes = (
+            ["transformers"]
+            if fields.get("num_register_tokens")
+            else ["transformers", "facebookresearch"]
+        )
         for interpolation in modes:
             for shape in SHAPES:
                 case = f"{family}-{interpolation}-{shape[0]}x{shape[1]}x{shape[2]}"
@@ -45,7 +52,10 @@ def _golden_cases():
 @pytest.mark.parametrize("family, seed, interpolation, shape", list(_golden_cases()))
 def test_cls_matches_golden(goldens, family, seed, interpolation, shape):
     model = load_model(FIXTURES / FAMILIES[family][1], interpolation=interpolation)
-    assert_close(model(parity_input(*shape, seed=seed)), goldens[golden_key(family, shape, interpolation)])
+    assert_close(
+        model(parity_input(*shape, seed=seed)),
+        goldens[golden_key(family, shape, interpolation)],
+    )
 
 
 def test_facebookresearch_interpolation_differs_from_transformers(goldens):
@@ -57,7 +67,7 @@ def test_facebookresearch_interpolation_differs_from_transformers(goldens):
 
 
 def test_architecture_is_read_from_each_file():
-    for family, (fields, filename) in FAMILIES.items():
+    for fields, filename in FAMILIES.values():
         c = load_model(FIXTURES / filename).config
         assert c.hidden_size == fields["hidden_size"]
         assert c.num_hidden_layers == fields["num_hidden_layers"]
@@ -72,8 +82,13 @@ def test_architecture_is_read_from_each_file():
 
 @pytest.fixture(scope="module")
 def transformers_module():
-    pytest.importorskip("torch", reason="live parity needs torch (pip install -e '.[parity]')")
-    return pytest.importorskip("transformers", reason="live parity needs transformers (pip install -e '.[parity]')")
+    pytest.importorskip(
+        "torch", reason="live parity needs torch (pip install -e '.[parity]')"
+    )
+    return pytest.importorskip(
+        "transformers",
+        reason="live parity needs transformers (pip install -e '.[parity]')",
+    )
 
 
 def _live_reference(transformers_module, fields: dict, seed: int):
@@ -87,10 +102,10 @@ def _live_reference(transformers_module, fields: dict, seed: int):
 
 
 LIVE_FAMILIES = {
-    "dinov2-mlp": dict(use_swiglu_ffn=False),
-    "dinov2-swiglu": dict(use_swiglu_ffn=True),
-    "registers-mlp": dict(num_register_tokens=4),
-    "registers-swiglu": dict(num_register_tokens=4, use_swiglu_ffn=True),
+    "dinov2-mlp": {"use_swiglu_ffn": False},
+    "dinov2-swiglu": {"use_swiglu_ffn": True},
+    "registers-mlp": {"num_register_tokens": 4},
+    "registers-swiglu": {"num_register_tokens": 4, "use_swiglu_ffn": True},
 }
 LIVE_SHAPES = [(2, 224, 224), (2, 224, 308), (2, 98, 140), (1, 308, 224)]
 
@@ -100,12 +115,20 @@ LIVE_SHAPES = [(2, 224, 224), (2, 224, 308), (2, 98, 140), (1, 308, 224)]
 def test_live_against_transformers(transformers_module, tmp_path, family):
     import torch
 
-    fields = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=518, **LIVE_FAMILIES[family])
+    fields = dict(
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        image_size=518,
+        **LIVE_FAMILIES[family],
+    )
     ref = _live_reference(transformers_module, fields, seed=7)
     path = tmp_path / "w.safetensors"
     ref.save_pretrained(tmp_path)
     (tmp_path / "model.safetensors").rename(path)
-    model = load_model(path, num_attention_heads=4)  # a save_pretrained file carries no head count
+    model = load_model(
+        path, num_attention_heads=4
+    )  # a save_pretrained file carries no head count
     for shape in LIVE_SHAPES:
         x = parity_input(*shape, seed=3)
         with torch.no_grad():
@@ -113,10 +136,21 @@ def test_live_against_transformers(transformers_module, tmp_path, family):
         assert_close(model(x), out.pooler_output.numpy())
         feats = model.forward_features(x)
         r = fields.get("num_register_tokens", 0)
-        assert np.abs(feats["patch_tokens"] - out.last_hidden_state[:, 1 + r :].numpy()).max() < MAX_ABS
+        assert (
+            np.abs(
+                feats["patch_tokens"] - out.last_hidden_state[:, 1 + r :].numpy()
+            ).max()
+            < MAX_ABS
+        )
         assert feats["register_tokens"].shape == (shape[0], r, 64)
         if r:
-            assert np.abs(feats["register_tokens"] - out.last_hidden_state[:, 1 : 1 + r].numpy()).max() < MAX_ABS
+            assert (
+                np.abs(
+                    feats["register_tokens"]
+                    - out.last_hidden_state[:, 1 : 1 + r].numpy()
+                ).max()
+                < MAX_ABS
+            )
 
 
 @pytest.mark.torch
@@ -126,15 +160,28 @@ def test_live_facebookresearch_option(transformers_module, tmp_path):
     import torch
     from make_parity_fixtures import facebookresearch_interpolation
 
-    fields = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=518)
+    fields = {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "image_size": 518,
+    }
     ref = _live_reference(transformers_module, fields, seed=11)
-    ref.embeddings.interpolate_pos_encoding = types.MethodType(facebookresearch_interpolation, ref.embeddings)
+    ref.embeddings.interpolate_pos_encoding = types.MethodType(
+        facebookresearch_interpolation, ref.embeddings
+    )
     ref.save_pretrained(tmp_path)
-    model = load_model(tmp_path / "model.safetensors", num_attention_heads=4, interpolation="facebookresearch")
+    model = load_model(
+        tmp_path / "model.safetensors",
+        num_attention_heads=4,
+        interpolation="facebookresearch",
+    )
     for shape in LIVE_SHAPES:
         x = parity_input(*shape, seed=5)
         with torch.no_grad():
-            assert_close(model(x), ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy())
+            assert_close(
+                model(x), ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy()
+            )
 
 
 @pytest.mark.torch
@@ -142,14 +189,25 @@ def test_live_giant_layout(transformers_module, tmp_path):
     """ViT-g/14's real widths (SwiGLU 4096 from mlp_ratio 4), one layer, read without metadata."""
     import torch
 
-    fields = dict(hidden_size=1536, num_hidden_layers=1, num_attention_heads=24, image_size=518, use_swiglu_ffn=True)
+    fields = {
+        "hidden_size": 1536,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 24,
+        "image_size": 518,
+        "use_swiglu_ffn": True,
+    }
     ref = _live_reference(transformers_module, fields, seed=2)
     ref.save_pretrained(tmp_path)
     model = load_model(tmp_path / "model.safetensors")
-    assert (model.config.num_attention_heads, model.config.intermediate_size) == (24, 4096)
+    assert (model.config.num_attention_heads, model.config.intermediate_size) == (
+        24,
+        4096,
+    )
     x = parity_input(1, 70, 98, seed=2)
     with torch.no_grad():
-        assert_close(model(x), ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy())
+        assert_close(
+            model(x), ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy()
+        )
 
 
 def test_golden_inputs_are_not_trivial():

@@ -13,7 +13,9 @@ from vistamatch.model.parallel import Runner, _blas, row_chunks
 
 from .parity_cases import parity_input
 
-GRID = np.concatenate([np.linspace(-12, 12, 200_001), [0.0, -0.0, 1e-30, -1e-30, 40.0, -40.0]])
+GRID = np.concatenate(
+    [np.linspace(-12, 12, 200_001), [0.0, -0.0, 1e-30, -1e-30, 40.0, -40.0]]
+)
 
 
 def test_erf_is_accurate_everywhere():
@@ -26,10 +28,14 @@ def test_erf_is_accurate_everywhere():
 
 def test_exact_gelu():
     x = GRID.astype(np.float32)
-    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(np.float64)])
+    exact = np.array(
+        [0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(np.float64)]
+    )
     got = x.copy().reshape(1, -1)
     gelu_(got)
-    assert np.abs(got[0] - exact).max() < 2e-6  # absolute error grows with |x| only through float32 rounding
+    assert (
+        np.abs(got[0] - exact).max() < 2e-6
+    )  # absolute error grows with |x| only through float32 rounding
     small = np.abs(x) < 4
     assert (np.abs(got[0] - exact)[small] <= 1e-6 + 1e-6 * np.abs(exact[small])).all()
     # not the tanh approximation: it is 1e-4 .. 1e-3 off around |x| ~ 2..3
@@ -42,7 +48,10 @@ def test_silu_gate_handles_extremes_without_warnings():
     up = np.full_like(gate, 2.0)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         silu_mul_(gate, up)
-    expected = [2 * v / (1 + math.exp(-v)) if v > -100 else 0.0 for v in (-200.0, -1.0, 0.0, 1.0, 200.0)]
+    expected = [
+        2 * v / (1 + math.exp(-v)) if v > -100 else 0.0
+        for v in (-200.0, -1.0, 0.0, 1.0, 200.0)
+    ]
     np.testing.assert_allclose(gate[0], expected, rtol=1e-6, atol=1e-30)
 
 
@@ -54,13 +63,20 @@ def test_softmax_numerator_and_layer_norm():
     sums = softmax_numerator_(s)
     np.testing.assert_allclose(s / sums, ref, rtol=1e-5, atol=1e-7)
     x = (rng.standard_normal((4, 64)) * 5 + 3).astype(np.float32)
-    w, b = rng.standard_normal(64).astype(np.float32), rng.standard_normal(64).astype(np.float32)
+    w, b = (
+        rng.standard_normal(64).astype(np.float32),
+        rng.standard_normal(64).astype(np.float32),
+    )
     x64 = x.astype(np.float64)
-    ref = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-6) * w + b
+    ref = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(
+        x64.var(-1, keepdims=True) + 1e-6
+    ) * w + b
     np.testing.assert_allclose(layer_norm(x, w, b, 1e-6), ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("rows, threads", [(1, 2), (2, 2), (257, 1), (257, 2), (2056, 2), (300, 3), (5, 8)])
+@pytest.mark.parametrize(
+    "rows, threads", [(1, 2), (2, 2), (257, 1), (257, 2), (2056, 2), (300, 3), (5, 8)]
+)
 def test_row_chunks_cover_every_row_once(rows, threads):
     chunks = row_chunks(rows, threads)
     covered = np.concatenate([np.arange(rows)[c] for c in chunks])
@@ -80,7 +96,9 @@ def test_threads_do_not_change_the_result(tiny_weights):
 def test_blas_threads_are_restored_after_a_forward_pass(tiny_weights):
     blas = _blas()
     if not blas.available:
-        pytest.skip("this NumPy's BLAS is not OpenBLAS: the model runs its pieces in order")
+        pytest.skip(
+            "this NumPy's BLAS is not OpenBLAS: the model runs its pieces in order"
+        )
     before = blas._get()
     model = load_model(tiny_weights, threads=2)
     assert Runner(2).parallel

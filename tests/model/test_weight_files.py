@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .parity_cases import FAMILIES, FIXTURES, parity_input
 
 from vistamatch.errors import WeightsError
-from vistamatch.model import Dinov2, Dinov2Config, load_model, random_state_dict, read_weights, save_weights
+from vistamatch.model import (
+    Dinov2,
+    Dinov2Config,
+    load_model,
+    random_state_dict,
+    read_weights,
+    save_weights,
+)
 from vistamatch.model.keys import detect_style, from_released, to_released
+
+from .parity_cases import FAMILIES, FIXTURES, parity_input
 
 X = parity_input(2, 98, 140, seed=1)
 
@@ -43,15 +51,26 @@ def test_style_names(released):
     assert "encoder.layer.1.attention.q_proj.weight" in t5
     assert "encoder.layer.1.attention.o_proj.bias" in t5
     fb = from_released(released, "facebookresearch")
-    for key in ("pos_embed", "cls_token", "patch_embed.proj.weight", "norm.weight", "blocks.1.attn.qkv.weight",
-                "blocks.1.attn.proj.bias", "blocks.1.ls1.gamma", "blocks.0.ls2.gamma"):
+    for key in (
+        "pos_embed",
+        "cls_token",
+        "patch_embed.proj.weight",
+        "norm.weight",
+        "blocks.1.attn.qkv.weight",
+        "blocks.1.attn.proj.bias",
+        "blocks.1.ls1.gamma",
+        "blocks.0.ls2.gamma",
+    ):
         assert key in fb, key
     d = released["embeddings.cls_token"].shape[-1]
     assert fb["blocks.0.attn.qkv.weight"].shape == (3 * d, d)
     if "embeddings.register_tokens" in released:
         assert "register_tokens" in fb
         assert "blocks.0.mlp.w12.weight" in fb and "blocks.0.mlp.w3.bias" in fb
-        assert "encoder.layer.0.mlp.gate_proj.weight" in t5 and "encoder.layer.0.mlp.down_proj.weight" in t5
+        assert (
+            "encoder.layer.0.mlp.gate_proj.weight" in t5
+            and "encoder.layer.0.mlp.down_proj.weight" in t5
+        )
 
 
 def test_round_trip_through_every_style_is_exact(released):
@@ -70,9 +89,13 @@ def test_wrapper_prefixes_and_heads_are_ignored(released, prefix):
     np.testing.assert_array_equal(model(X), Dinov2(released)(X))
 
 
-@pytest.mark.parametrize("first, second", [(".npz", ".safetensors"), (".safetensors", ".npz")])
+@pytest.mark.parametrize(
+    "first, second", [(".npz", ".safetensors"), (".safetensors", ".npz")]
+)
 def test_format_round_trip(tiny_config, tmp_path, first, second):
-    sd = random_state_dict(Dinov2Config(**{**tiny_config.to_dict(), "num_register_tokens": 2}), seed=5)
+    sd = random_state_dict(
+        Dinov2Config(**{**tiny_config.to_dict(), "num_register_tokens": 2}), seed=5
+    )
     save_weights(sd, tmp_path / f"a{first}")
     again = read_weights(tmp_path / f"a{first}")
     save_weights(again, tmp_path / f"b{second}")
@@ -89,7 +112,10 @@ def test_unexpected_key_is_named(tiny_config, tmp_path):
     sd = random_state_dict(tiny_config)
     sd["encoder.layer.0.attention.attention.q_norm.weight"] = np.ones(32, np.float32)
     save_weights(sd, tmp_path / "extra.npz")
-    with pytest.raises(WeightsError, match=r"unexpected encoder\.layer\.0\.attention\.attention\.q_norm\.weight"):
+    with pytest.raises(
+        WeightsError,
+        match=r"unexpected encoder\.layer\.0\.attention\.attention\.q_norm\.weight",
+    ):
         load_model(tmp_path / "extra.npz")
 
 
@@ -105,7 +131,9 @@ def test_missing_layer_names_every_key_briefly(tiny_config, tmp_path):
 
 
 def test_not_dinov2_at_all(tmp_path):
-    save_weights({"fc.weight": np.zeros((2, 2), np.float32)}, tmp_path / "other.safetensors")
+    save_weights(
+        {"fc.weight": np.zeros((2, 2), np.float32)}, tmp_path / "other.safetensors"
+    )
     with pytest.raises(WeightsError, match="embeddings.cls_token"):
         load_model(tmp_path / "other.safetensors")
 
@@ -122,7 +150,9 @@ def test_unknown_option_is_a_weights_error(tiny_weights):
         load_model(tiny_weights, interpolation="bilinear")
 
 
-def test_half_precision_weights_are_used_as_float32(tiny_config, tiny_weights, tmp_path):
+def test_half_precision_weights_are_used_as_float32(
+    tiny_config, tiny_weights, tmp_path
+):
     sd = read_weights(tiny_weights)
     half = type(sd)({k: v.astype(np.float16) for k, v in sd.items()}, sd.metadata)
     save_weights(half, tmp_path / "half.safetensors")

@@ -13,24 +13,46 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
-from .parity_cases import parity_input
 
 from vistamatch.errors import WeightsError
-from vistamatch.model import Dinov2, Dinov2Config, load_model, random_state_dict, read_weights, resolve_weights
+from vistamatch.model import (
+    Dinov2,
+    Dinov2Config,
+    load_model,
+    random_state_dict,
+    read_weights,
+    resolve_weights,
+)
 from vistamatch.model.keys import detect_style
+
+from .parity_cases import parity_input
 
 X = parity_input(1, 56, 84)
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "HF_HOME": str(cwd / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1", **env}
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess:
+    full_env = {
+        **os.environ,
+        "HF_HOME": str(cwd / "hf-home"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        **env,
+    }
     if "HF_HUB_OFFLINE" not in env:
         full_env.pop("HF_HUB_OFFLINE", None)
     return subprocess.run(
-        [sys.executable, "-m", "vistamatch", *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "vistamatch", *args],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,  # the tests look at the exit status
     )
 
 
@@ -42,9 +64,17 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("env", ["offline", "unreachable"])
 def test_fetch_fails_fast_with_one_readable_line(tmp_path, env):
-    extra = {"HF_HUB_OFFLINE": "1"} if env == "offline" else {"HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
+    extra = (
+        {"HF_HUB_OFFLINE": "1"}
+        if env == "offline"
+        else {"HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
+    )
     start = time.monotonic()
-    result = run_cli(["weights", "fetch", "--model", "dinov2-small", "--out", "w/small.npz"], extra, tmp_path)
+    result = run_cli(
+        ["weights", "fetch", "--model", "dinov2-small", "--out", "w/small.npz"],
+        extra,
+        tmp_path,
+    )
     elapsed = time.monotonic() - start
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -62,14 +92,18 @@ def test_fetch_fails_fast_with_one_readable_line(tmp_path, env):
 class FakeHub(BaseHTTPRequestHandler):
     """Serves files at /<repo>/resolve/<revision>/<name> like the hub's plain (non-xet) downloads."""
 
-    files: dict[str, bytes] = {}
-    requests: list[str] = []
+    files: ClassVar[dict[str, bytes]] = {}
+    requests: ClassVar[list[str]] = []
 
     def _send(self, with_body: bool) -> None:
         self.requests.append(f"{self.command} {self.path}")
         name = self.path.split("?")[0]
         parts = name.strip("/").split("/")
-        body = self.files.get("/".join(parts[:2]) + "/" + parts[-1]) if len(parts) >= 5 else None
+        body = (
+            self.files.get("/".join(parts[:2]) + "/" + parts[-1])
+            if len(parts) >= 5
+            else None
+        )
         if body is None or parts[2] != "resolve":
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -84,10 +118,10 @@ class FakeHub(BaseHTTPRequestHandler):
         if with_body:
             self.wfile.write(body)
 
-    def do_HEAD(self):  # noqa: N802
+    def do_HEAD(self):
         self._send(False)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._send(True)
 
     def log_message(self, *args):
@@ -99,11 +133,15 @@ def fake_hub(tmp_path):
     """A local hub holding facebook/dinov2-small as small random weights (released names, no metadata)."""
     from safetensors.numpy import save
 
-    config = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    config = Dinov2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
     weights = random_state_dict(config, seed=4)
     FakeHub.files = {
         "facebook/dinov2-small/model.safetensors": save(dict(weights)),
-        "facebook/dinov2-small/config.json": json.dumps({"num_attention_heads": 2, "layer_norm_eps": 1e-6}).encode(),
+        "facebook/dinov2-small/config.json": json.dumps(
+            {"num_attention_heads": 2, "layer_norm_eps": 1e-6}
+        ).encode(),
     }
     FakeHub.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
@@ -116,8 +154,11 @@ def fake_hub(tmp_path):
 
 def test_fetch_from_a_mirror_writes_npz_and_sha256(tmp_path, fake_hub):
     endpoint, weights = fake_hub
-    result = run_cli(["weights", "fetch", "--model", "dinov2-small", "--out", "small.npz"], {"HF_ENDPOINT": endpoint},
-                     tmp_path)
+    result = run_cli(
+        ["weights", "fetch", "--model", "dinov2-small", "--out", "small.npz"],
+        {"HF_ENDPOINT": endpoint},
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     out = tmp_path / "small.npz"
     assert any("model.safetensors" in r for r in FakeHub.requests)
@@ -125,12 +166,17 @@ def test_fetch_from_a_mirror_writes_npz_and_sha256(tmp_path, fake_hub):
     assert detect_style(list(stored)) == "released"
     assert json.loads(stored.metadata["vistamatch_config"])["num_attention_heads"] == 2
     digest, name = (tmp_path / "small.npz.sha256").read_text().split()
-    assert name == "small.npz" and digest == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert (
+        name == "small.npz" and digest == hashlib.sha256(out.read_bytes()).hexdigest()
+    )
     np.testing.assert_array_equal(load_model(out)(X), Dinov2(weights)(X))
     # the second fetch comes from huggingface_hub's cache: no new download
     FakeHub.requests.clear()
-    again = run_cli(["weights", "fetch", "--model", "dinov2-small", "--out", "again.npz"], {"HF_ENDPOINT": endpoint},
-                    tmp_path)
+    again = run_cli(
+        ["weights", "fetch", "--model", "dinov2-small", "--out", "again.npz"],
+        {"HF_ENDPOINT": endpoint},
+        tmp_path,
+    )
     assert again.returncode == 0, again.stderr
     assert not any(r.startswith("GET") for r in FakeHub.requests)
     assert (tmp_path / "again.npz").read_bytes() == out.read_bytes()
@@ -138,12 +184,26 @@ def test_fetch_from_a_mirror_writes_npz_and_sha256(tmp_path, fake_hub):
 
 def test_convert_between_formats_and_styles(tmp_path, tiny_weights):
     fb = tmp_path / "fb.safetensors"
-    result = run_cli(["weights", "convert", str(tiny_weights), str(fb), "--style", "facebookresearch"], {}, tmp_path)
+    result = run_cli(
+        [
+            "weights",
+            "convert",
+            str(tiny_weights),
+            str(fb),
+            "--style",
+            "facebookresearch",
+        ],
+        {},
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "facebookresearch names" in result.stdout
     assert detect_style(list(read_weights(fb))) == "facebookresearch"
     back = tmp_path / "back.npz"
-    assert run_cli(["weights", "convert", str(fb), str(back)], {}, tmp_path).returncode == 0
+    assert (
+        run_cli(["weights", "convert", str(fb), str(back)], {}, tmp_path).returncode
+        == 0
+    )
     assert detect_style(list(read_weights(back))) == "released"
     assert load_model(back).fingerprint == load_model(tiny_weights).fingerprint
     info = run_cli(["weights", "info", str(back)], {}, tmp_path)
@@ -157,13 +217,23 @@ def test_convert_refuses_a_broken_file(tmp_path, tiny_config):
     sd = random_state_dict(tiny_config)
     del sd["layernorm.bias"]
     save_weights(sd, tmp_path / "broken.npz")
-    result = run_cli(["weights", "convert", "broken.npz", "out.safetensors"], {}, tmp_path)
+    result = run_cli(
+        ["weights", "convert", "broken.npz", "out.safetensors"], {}, tmp_path
+    )
     assert result.returncode == 2
-    assert "layernorm.bias" in result.stderr and not (tmp_path / "out.safetensors").exists()
+    assert (
+        "layernorm.bias" in result.stderr
+        and not (tmp_path / "out.safetensors").exists()
+    )
 
 
 def test_every_weights_help_has_an_example(tmp_path):
-    for args in (["weights"], ["weights", "fetch"], ["weights", "convert"], ["weights", "info"]):
+    for args in (
+        ["weights"],
+        ["weights", "fetch"],
+        ["weights", "convert"],
+        ["weights", "info"],
+    ):
         result = run_cli([*args, "--help"], {}, tmp_path)
         assert result.returncode == 0
         assert "vistamatch weights" in result.stdout.split("example")[-1], args

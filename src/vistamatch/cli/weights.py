@@ -50,10 +50,19 @@ def register(subparsers) -> None:
         epilog=FETCH_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fetch.add_argument("--model", default=defaults.DEFAULT_MODEL, choices=list(MODELS), metavar="NAME",
-                       help=f"one of: {', '.join(MODELS)} (default {defaults.DEFAULT_MODEL})")
-    fetch.add_argument("--out", type=Path, help="output .npz (default: $WEIGHTS_PATH or vit-dinov2-base.npz "
-                       "for dinov2-base, vit-NAME.npz otherwise)")
+    fetch.add_argument(
+        "--model",
+        default=defaults.DEFAULT_MODEL,
+        choices=list(MODELS),
+        metavar="NAME",
+        help=f"one of: {', '.join(MODELS)} (default {defaults.DEFAULT_MODEL})",
+    )
+    fetch.add_argument(
+        "--out",
+        type=Path,
+        help="output .npz (default: $WEIGHTS_PATH or vit-dinov2-base.npz "
+        "for dinov2-base, vit-NAME.npz otherwise)",
+    )
     fetch.set_defaults(func=run_fetch)
 
     convert = sub.add_parser(
@@ -63,11 +72,26 @@ def register(subparsers) -> None:
         epilog=CONVERT_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    convert.add_argument("input", type=Path, metavar="IN", help=".npz or .safetensors, any supported key style")
-    convert.add_argument("output", type=Path, metavar="OUT", help=".npz or .safetensors")
-    convert.add_argument("--style", choices=STYLES, default="released",
-                         help="key names to write (default released: what transformers' save_pretrained writes)")
-    convert.add_argument("--heads", type=int, help="attention heads, for files of non-released sizes without metadata")
+    convert.add_argument(
+        "input",
+        type=Path,
+        metavar="IN",
+        help=".npz or .safetensors, any supported key style",
+    )
+    convert.add_argument(
+        "output", type=Path, metavar="OUT", help=".npz or .safetensors"
+    )
+    convert.add_argument(
+        "--style",
+        choices=STYLES,
+        default="released",
+        help="key names to write (default released: what transformers' save_pretrained writes)",
+    )
+    convert.add_argument(
+        "--heads",
+        type=int,
+        help="attention heads, for files of non-released sizes without metadata",
+    )
     convert.set_defaults(func=run_convert)
 
     info = sub.add_parser(
@@ -92,7 +116,9 @@ def run_fetch(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     from ..model.weights import convert_weights
 
-    config = convert_weights(args.input, args.output, style=args.style, num_attention_heads=args.heads)
+    config = convert_weights(
+        args.input, args.output, style=args.style, num_attention_heads=args.heads
+    )
     print(f"wrote {args.output} ({args.style} names; {config.describe()})")
     return 0
 

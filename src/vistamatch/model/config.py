@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -21,9 +22,13 @@ class Dinov2Config:
     hidden_size: int
     num_hidden_layers: int
     num_attention_heads: int
-    intermediate_size: int  # MLP hidden width (SwiGLU: width of each of the two gated halves)
+    intermediate_size: (
+        int  # MLP hidden width (SwiGLU: width of each of the two gated halves)
+    )
     patch_size: int = 14
-    image_size: int = 518  # the position table covers (image_size // patch_size) ** 2 patches
+    image_size: int = (
+        518  # the position table covers (image_size // patch_size) ** 2 patches
+    )
     num_channels: int = 3
     num_register_tokens: int = 0
     use_swiglu_ffn: bool = False
@@ -61,7 +66,11 @@ class Dinov2Config:
 
     def describe(self) -> str:
         ffn = "SwiGLU" if self.use_swiglu_ffn else "MLP"
-        regs = f", {self.num_register_tokens} registers" if self.num_register_tokens else ""
+        regs = (
+            f", {self.num_register_tokens} registers"
+            if self.num_register_tokens
+            else ""
+        )
         return (
             f"{self.family}, hidden {self.hidden_size}, {self.num_hidden_layers} layers, "
             f"{self.num_attention_heads} heads, {ffn} {self.intermediate_size}, patch {self.patch_size}, "
@@ -71,55 +80,81 @@ class Dinov2Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "Dinov2Config":
+    def replace(self, **changes: Any) -> Dinov2Config:
         return dataclasses.replace(self, **changes)
 
 
 def config_from_state_dict(
-    state_dict: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None, **overrides: Any
+    state_dict: Mapping[str, np.ndarray],
+    metadata: Mapping[str, str] | None = None,
+    **overrides: Any,
 ) -> Dinov2Config:
     """Read the architecture from released-name weights; the head count comes from overrides,
     the file's metadata, or the released models' 64-wide heads."""
-    meta = json.loads(metadata["vistamatch_config"]) if metadata and "vistamatch_config" in metadata else {}
+    meta = (
+        json.loads(metadata["vistamatch_config"])
+        if metadata and "vistamatch_config" in metadata
+        else {}
+    )
     try:
         cls = state_dict["embeddings.cls_token"]
         proj = state_dict["embeddings.patch_embeddings.projection.weight"]
         pos = state_dict["embeddings.position_embeddings"]
     except KeyError as exc:
-        raise WeightsError(f"weights lack {exc.args[0]!r}: not a DINOv2 state dict") from None
+        raise WeightsError(
+            f"weights lack {exc.args[0]!r}: not a DINOv2 state dict"
+        ) from None
     hidden = int(cls.shape[-1])
-    layer_ids = {int(m.group(1)) for k in state_dict if (m := re.match(r"encoder\.layer\.(\d+)\.", k))}
+    layer_ids = {
+        int(m.group(1))
+        for k in state_dict
+        if (m := re.match(r"encoder\.layer\.(\d+)\.", k))
+    }
     if not layer_ids:
         raise WeightsError("weights have no encoder.layer.N.* entries")
-    mlp_in = sorted(k for k in state_dict if re.fullmatch(r"encoder\.layer\.\d+\.mlp\.(fc1|weights_in)\.weight", k))
+    mlp_in = sorted(
+        k
+        for k in state_dict
+        if re.fullmatch(r"encoder\.layer\.\d+\.mlp\.(fc1|weights_in)\.weight", k)
+    )
     if not mlp_in:
-        raise WeightsError("weights lack encoder.layer.N.mlp.fc1.weight (or mlp.weights_in.weight for SwiGLU)")
+        raise WeightsError(
+            "weights lack encoder.layer.N.mlp.fc1.weight (or mlp.weights_in.weight for SwiGLU)"
+        )
     swiglu = mlp_in[0].endswith("weights_in.weight")
     intermediate = int(state_dict[mlp_in[0]].shape[0]) // (2 if swiglu else 1)
-    grid = int(round((pos.shape[1] - 1) ** 0.5))
+    grid = round((pos.shape[1] - 1) ** 0.5)
     if grid * grid != pos.shape[1] - 1:
-        raise WeightsError(f"'embeddings.position_embeddings' has {pos.shape[1] - 1} patch entries, not a square grid")
+        raise WeightsError(
+            f"'embeddings.position_embeddings' has {pos.shape[1] - 1} patch entries, not a square grid"
+        )
     patch = int(proj.shape[-1])
     registers = state_dict.get("embeddings.register_tokens")
-    values: dict[str, Any] = dict(
-        hidden_size=hidden,
-        num_hidden_layers=max(layer_ids) + 1,
-        num_attention_heads=meta.get("num_attention_heads") or max(1, hidden // RELEASED_HEAD_DIM),
-        intermediate_size=intermediate,
-        patch_size=patch,
-        image_size=grid * patch,
-        num_channels=int(proj.shape[1]),
-        num_register_tokens=0 if registers is None else int(registers.shape[1]),
-        use_swiglu_ffn=swiglu,
-        layer_norm_eps=float(meta.get("layer_norm_eps", 1e-6)),
-    )
+    values: dict[str, Any] = {
+        "hidden_size": hidden,
+        "num_hidden_layers": max(layer_ids) + 1,
+        "num_attention_heads": meta.get("num_attention_heads")
+        or max(1, hidden // RELEASED_HEAD_DIM),
+        "intermediate_size": intermediate,
+        "patch_size": patch,
+        "image_size": grid * patch,
+        "num_channels": int(proj.shape[1]),
+        "num_register_tokens": 0 if registers is None else int(registers.shape[1]),
+        "use_swiglu_ffn": swiglu,
+        "layer_norm_eps": float(meta.get("layer_norm_eps", 1e-6)),
+    }
     values.update(overrides)
     return Dinov2Config(**values)
 
 
 def expected_shapes(config: Dinov2Config) -> dict[str, tuple[int, ...]]:
     """Released key name -> shape, for every tensor the model needs."""
-    d, p, c, f = config.hidden_size, config.patch_size, config.num_channels, config.intermediate_size
+    d, p, c, f = (
+        config.hidden_size,
+        config.patch_size,
+        config.num_channels,
+        config.intermediate_size,
+    )
     shapes: dict[str, tuple[int, ...]] = {
         "embeddings.cls_token": (1, 1, d),
         "embeddings.position_embeddings": (1, config.grid_size**2 + 1, d),
@@ -159,7 +194,9 @@ def expected_shapes(config: Dinov2Config) -> dict[str, tuple[int, ...]]:
 OPTIONAL_KEYS = ("embeddings.mask_token",)
 
 
-def check_state_dict(state_dict: Mapping[str, np.ndarray], config: Dinov2Config) -> None:
+def check_state_dict(
+    state_dict: Mapping[str, np.ndarray], config: Dinov2Config
+) -> None:
     """Raise WeightsError naming every missing, misshaped or unexpected tensor."""
     expected = expected_shapes(config)
     missing = [k for k in expected if k not in state_dict]
@@ -177,8 +214,14 @@ def check_state_dict(state_dict: Mapping[str, np.ndarray], config: Dinov2Config)
     if unexpected:
         problems.append("unexpected " + ", ".join(_clip(unexpected)))
     if problems:
-        raise WeightsError(f"weights do not fit DINOv2 ({config.describe()}): " + "; ".join(problems))
+        raise WeightsError(
+            f"weights do not fit DINOv2 ({config.describe()}): " + "; ".join(problems)
+        )
 
 
 def _clip(items: list[str], limit: int = 6) -> list[str]:
-    return items if len(items) <= limit else items[:limit] + [f"... {len(items) - limit} more"]
+    return (
+        items
+        if len(items) <= limit
+        else items[:limit] + [f"... {len(items) - limit} more"]
+    )

@@ -6,13 +6,18 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
 from ..errors import WeightsError
-from .config import OPTIONAL_KEYS, Dinov2Config, check_state_dict, config_from_state_dict
+from .config import (
+    OPTIONAL_KEYS,
+    Dinov2Config,
+    check_state_dict,
+    config_from_state_dict,
+)
 from .keys import to_released
 from .ops import gelu_, layer_norm, normalize, silu_mul_, softmax_numerator_
 from .parallel import Runner, row_chunks
@@ -38,7 +43,9 @@ class _Layer:
     b_out: np.ndarray
 
 
-def _linear(weight: np.ndarray, bias: np.ndarray, *, ln=None, out_scale=None) -> tuple[np.ndarray, np.ndarray]:
+def _linear(
+    weight: np.ndarray, bias: np.ndarray, *, ln=None, out_scale=None
+) -> tuple[np.ndarray, np.ndarray]:
     """torch Linear (out, in) -> float32 (in, out) weight and bias, folding a preceding LayerNorm
     (ln = (scale, shift)) and a per-output scale; the folding is done in float64."""
     w = weight.astype(np.float64).T  # (in, out)
@@ -57,7 +64,9 @@ def fingerprint(weights: Mapping[str, np.ndarray], config: Dinov2Config) -> str:
     """sha256 of the weights as float32 (released names, sorted: independent of file format and key
     style), the head count, the LayerNorm eps, and the interpolation options when not the default."""
     h = hashlib.sha256()
-    h.update(f"heads={config.num_attention_heads};eps={config.layer_norm_eps!r}".encode())
+    h.update(
+        f"heads={config.num_attention_heads};eps={config.layer_norm_eps!r}".encode()
+    )
     for name in sorted(weights):
         arr = np.ascontiguousarray(weights[name], dtype=np.float32)
         h.update(f"{name}:{arr.shape}".encode())
@@ -76,11 +85,17 @@ class Dinov2:
     """`model(x)` -> (B, D) CLS embedding after the final LayerNorm (transformers' pooler_output)."""
 
     def __init__(
-        self, state_dict: Mapping[str, np.ndarray], config: Dinov2Config | None = None, *, threads: int | None = None
+        self,
+        state_dict: Mapping[str, np.ndarray],
+        config: Dinov2Config | None = None,
+        *,
+        threads: int | None = None,
     ):
         weights = to_released(state_dict)
         if config is None:
-            config = config_from_state_dict(weights, getattr(state_dict, "metadata", None))
+            config = config_from_state_dict(
+                weights, getattr(state_dict, "metadata", None)
+            )
         check_state_dict(weights, config)
         self.config = config
         weights = {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}
@@ -101,12 +116,20 @@ class Dinov2:
         self._cls = _f32(sd["embeddings.cls_token"]).reshape(d) + pos[0]
         self._pos_patch = _f32(pos[1:])
         regs = sd.get("embeddings.register_tokens")
-        self._registers = _f32(regs.reshape(-1, d)) if regs is not None else np.zeros((0, d), np.float32)
+        self._registers = (
+            _f32(regs.reshape(-1, d))
+            if regs is not None
+            else np.zeros((0, d), np.float32)
+        )
         self._ln_w = _f32(sd["layernorm.weight"])
         self._ln_b = _f32(sd["layernorm.bias"])
         attn_scale = np.full(d, c.head_dim**-0.5)
         qkv_scale = np.concatenate([attn_scale, np.ones(2 * d)])
-        mlp_in, mlp_out = ("mlp.weights_in", "mlp.weights_out") if c.use_swiglu_ffn else ("mlp.fc1", "mlp.fc2")
+        mlp_in, mlp_out = (
+            ("mlp.weights_in", "mlp.weights_out")
+            if c.use_swiglu_ffn
+            else ("mlp.fc1", "mlp.fc2")
+        )
         self._layers = []
         for i in range(c.num_hidden_layers):
             p = f"encoder.layer.{i}."
@@ -114,17 +137,31 @@ class Dinov2:
             ln1 = (sd[p + "norm1.weight"], sd[p + "norm1.bias"])
             ln2 = (sd[p + "norm2.weight"], sd[p + "norm2.bias"])
             w_qkv, b_qkv = _linear(
-                np.concatenate([sd[att + n + ".weight"] for n in ("query", "key", "value")]),
-                np.concatenate([sd[att + n + ".bias"] for n in ("query", "key", "value")]),
+                np.concatenate(
+                    [sd[att + n + ".weight"] for n in ("query", "key", "value")]
+                ),
+                np.concatenate(
+                    [sd[att + n + ".bias"] for n in ("query", "key", "value")]
+                ),
                 ln=ln1,
                 out_scale=qkv_scale,
             )
             ls1 = sd[p + "layer_scale1.lambda1"].astype(np.float64)
             ls2 = sd[p + "layer_scale2.lambda1"].astype(np.float64)
-            w_o, b_o = _linear(sd[p + "attention.output.dense.weight"], sd[p + "attention.output.dense.bias"], out_scale=ls1)
-            w_in, b_in = _linear(sd[p + mlp_in + ".weight"], sd[p + mlp_in + ".bias"], ln=ln2)
-            w_out, b_out = _linear(sd[p + mlp_out + ".weight"], sd[p + mlp_out + ".bias"], out_scale=ls2)
-            self._layers.append(_Layer(w_qkv, b_qkv, w_o, b_o, w_in, b_in, w_out, b_out))
+            w_o, b_o = _linear(
+                sd[p + "attention.output.dense.weight"],
+                sd[p + "attention.output.dense.bias"],
+                out_scale=ls1,
+            )
+            w_in, b_in = _linear(
+                sd[p + mlp_in + ".weight"], sd[p + mlp_in + ".bias"], ln=ln2
+            )
+            w_out, b_out = _linear(
+                sd[p + mlp_out + ".weight"], sd[p + mlp_out + ".bias"], out_scale=ls2
+            )
+            self._layers.append(
+                _Layer(w_qkv, b_qkv, w_o, b_o, w_in, b_in, w_out, b_out)
+            )
 
     # -- forward --------------------------------------------------------------------------
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -135,7 +172,12 @@ class Dinov2:
                 h = self._block(h, layer)
             # only the CLS row of the last block reaches the output
             cls = self._block(h, self._layers[-1], cls_only=True)
-        return layer_norm(cls.reshape(-1, self.config.hidden_size), self._ln_w, self._ln_b, self.config.layer_norm_eps)
+        return layer_norm(
+            cls.reshape(-1, self.config.hidden_size),
+            self._ln_w,
+            self._ln_b,
+            self.config.layer_norm_eps,
+        )
 
     def forward_features(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """cls_token (B, D), register_tokens (B, R, D), patch_tokens (B, N, D): all after the final LayerNorm."""
@@ -144,23 +186,37 @@ class Dinov2:
             for layer in self._layers:
                 h = self._block(h, layer)
         b, t, d = h.shape
-        normed = layer_norm(h.reshape(b * t, d), self._ln_w, self._ln_b, self.config.layer_norm_eps).reshape(b, t, d)
+        normed = layer_norm(
+            h.reshape(b * t, d), self._ln_w, self._ln_b, self.config.layer_norm_eps
+        ).reshape(b, t, d)
         r = self.config.num_register_tokens
-        return {"cls_token": normed[:, 0], "register_tokens": normed[:, 1 : 1 + r], "patch_tokens": normed[:, 1 + r :]}
+        return {
+            "cls_token": normed[:, 0],
+            "register_tokens": normed[:, 1 : 1 + r],
+            "patch_tokens": normed[:, 1 + r :],
+        }
 
     def _embed(self, x: np.ndarray) -> np.ndarray:
         """(B, C, H, W) -> (B, 1 + R + N, D) tokens: [CLS, registers, patches] with positions added."""
         c = self.config
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 4 or x.shape[1] != c.num_channels:
-            raise ValueError(f"expected a (B, {c.num_channels}, H, W) array, got shape {x.shape}")
+            raise ValueError(
+                f"expected a (B, {c.num_channels}, H, W) array, got shape {x.shape}"
+            )
         b, ch, height, width = x.shape
         p = c.patch_size
         gh, gw = height // p, width // p
         if gh == 0 or gw == 0:
-            raise ValueError(f"image {height}x{width} is smaller than one {p}x{p} patch")
+            raise ValueError(
+                f"image {height}x{width} is smaller than one {p}x{p} patch"
+            )
         # the stride-p convolution as one matmul over flattened patches (remainder pixels dropped, as torch)
-        patches = x[:, :, : gh * p, : gw * p].reshape(b, ch, gh, p, gw, p).transpose(0, 2, 4, 1, 3, 5)
+        patches = (
+            x[:, :, : gh * p, : gw * p]
+            .reshape(b, ch, gh, p, gw, p)
+            .transpose(0, 2, 4, 1, 3, 5)
+        )
         patches = patches.reshape(b * gh * gw, ch * p * p)
         r = c.num_register_tokens
         tokens = np.empty((b, 1 + r + gh * gw, c.hidden_size), np.float32)
@@ -177,14 +233,18 @@ class Dinov2:
         with self._pos_lock:
             table = self._pos_cache.get(key)
         if table is None:
-            table = patch_position_table(self._pos_patch, self.config, gh, gw, height, width)
+            table = patch_position_table(
+                self._pos_patch, self.config, gh, gw, height, width
+            )
             with self._pos_lock:
                 if len(self._pos_cache) >= _POS_CACHE_SIZE:
                     self._pos_cache.pop(next(iter(self._pos_cache)))
                 self._pos_cache[key] = table
         return table
 
-    def _block(self, h: np.ndarray, layer: _Layer, cls_only: bool = False) -> np.ndarray:
+    def _block(
+        self, h: np.ndarray, layer: _Layer, cls_only: bool = False
+    ) -> np.ndarray:
         """One pre-norm encoder block on (B, T, D) tokens; cls_only keeps just the CLS row's output."""
         c = self.config
         b, t, d = h.shape
@@ -207,7 +267,9 @@ class Dinov2:
 
         def attend(piece: tuple[int, slice]) -> None:  # one image, a group of heads
             i, hs = piece
-            q = per_head[i, :tq, 0, hs].transpose(1, 0, 2)  # (g, Tq, hd), already scaled
+            q = per_head[i, :tq, 0, hs].transpose(
+                1, 0, 2
+            )  # (g, Tq, hd), already scaled
             k = per_head[i, :, 1, hs].transpose(1, 2, 0)  # (g, hd, T)
             v = per_head[i, :, 2, hs].transpose(1, 0, 2)  # (g, T, hd)
             scores = np.matmul(q, k)  # (g, Tq, T)
@@ -217,12 +279,23 @@ class Dinov2:
             out /= sums
 
         group = 2 if heads % 2 == 0 else 1
-        self._runner.run(attend, [(i, slice(g, g + group)) for i in range(b) for g in range(0, heads, group)])
+        self._runner.run(
+            attend,
+            [
+                (i, slice(g, g + group))
+                for i in range(b)
+                for g in range(0, heads, group)
+            ],
+        )
 
-        resid = np.ascontiguousarray(h[:, 0]) if cls_only else x  # (B*Tq, D), updated in place
+        resid = (
+            np.ascontiguousarray(h[:, 0]) if cls_only else x
+        )  # (B*Tq, D), updated in place
         ctx_rows = ctx.reshape(b * tq, d)
 
-        def feed_forward(rows: slice) -> None:  # output projection, LayerNorm 2, MLP, both residuals
+        def feed_forward(
+            rows: slice,
+        ) -> None:  # output projection, LayerNorm 2, MLP, both residuals
             r = resid[rows]
             a = ctx_rows[rows] @ layer.w_o
             a += layer.b_o
@@ -244,7 +317,11 @@ class Dinov2:
 
 
 def load_model(
-    path: str | os.PathLike, *, interpolation: str = "transformers", threads: int | None = None, **config_overrides
+    path: str | os.PathLike,
+    *,
+    interpolation: str = "transformers",
+    threads: int | None = None,
+    **config_overrides,
 ) -> Dinov2:
     """Load .npz / .safetensors weights of any supported key style.
 

@@ -29,14 +29,20 @@ PROBE_TIMEOUT_S = 5.0
 def default_weights_file(model: str = defaults.DEFAULT_MODEL) -> Path:
     """Where `weights fetch` writes by default: $WEIGHTS_PATH / vit-dinov2-base.npz for the default model."""
     _repo(model)
-    return defaults.weights_path() if model == defaults.DEFAULT_MODEL else Path(f"vit-{model}.npz")
+    return (
+        defaults.weights_path()
+        if model == defaults.DEFAULT_MODEL
+        else Path(f"vit-{model}.npz")
+    )
 
 
 def fetch_command(model: str, out: Path) -> str:
     return f"vistamatch weights fetch --model {model} --out {out}"
 
 
-def fetch_weights(model: str = defaults.DEFAULT_MODEL, out: str | os.PathLike | None = None) -> Path:
+def fetch_weights(
+    model: str = defaults.DEFAULT_MODEL, out: str | os.PathLike | None = None
+) -> Path:
     """Download `model` (e.g. "dinov2-base"), write it as .npz (released key names, head count in
     the metadata) and a `<file>.sha256` beside it. Returns the .npz path."""
     repo = _repo(model)
@@ -70,7 +76,9 @@ def write_sha256(path: Path) -> Path:
     return target
 
 
-def resolve_weights(path: str | os.PathLike | None = None, model: str = defaults.DEFAULT_MODEL) -> Path:
+def resolve_weights(
+    path: str | os.PathLike | None = None, model: str = defaults.DEFAULT_MODEL
+) -> Path:
     """The weights file to load: `path` (default $WEIGHTS_PATH or vit-dinov2-base.npz) if it exists;
     the default file is fetched when missing; any other missing file is an error saying what to run.
     `path` may also be a model name ("dinov2-small"): its default file, fetched when missing."""
@@ -84,14 +92,18 @@ def resolve_weights(path: str | os.PathLike | None = None, model: str = defaults
         raise WeightsError(f"weights path is not a file: {target}")
     if target.resolve() == default.resolve():
         return fetch_weights(model, target)
-    raise WeightsError(f"weights file not found: {target}; get it with: {fetch_command(model, target)}")
+    raise WeightsError(
+        f"weights file not found: {target}; get it with: {fetch_command(model, target)}"
+    )
 
 
 def _repo(model: str) -> str:
     try:
         return MODELS[model]
     except KeyError:
-        raise WeightsError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}") from None
+        raise WeightsError(
+            f"unknown model {model!r}; choose one of {', '.join(MODELS)}"
+        ) from None
 
 
 def _download(repo: str, filename: str, model: str, out: Path) -> str:
@@ -110,8 +122,15 @@ def _download(repo: str, filename: str, model: str, out: Path) -> str:
         f"download {repo} ({filename}) from {where} on a connected machine with "
         f"`{fetch_command(model, out.name)}` and put the file at {out.resolve()}"
     )
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
-        raise WeightsError(f"offline (HF_HUB_OFFLINE is set) and {repo} is not in the hub cache: {advice}")
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in (
+        "1",
+        "ON",
+        "YES",
+        "TRUE",
+    ):
+        raise WeightsError(
+            f"offline (HF_HUB_OFFLINE is set) and {repo} is not in the hub cache: {advice}"
+        )
     _probe(f"{endpoint}/{repo}/resolve/main/{filename}", advice)
     try:
         return hf_hub_download(repo, filename, endpoint=endpoint)
@@ -127,4 +146,6 @@ def _probe(url: str, advice: str) -> None:
     try:
         httpx.head(url, timeout=PROBE_TIMEOUT_S, follow_redirects=False)
     except httpx.HTTPError as exc:
-        raise WeightsError(f"cannot reach the hub ({type(exc).__name__}: {exc}): {advice}") from None
+        raise WeightsError(
+            f"cannot reach the hub ({type(exc).__name__}: {exc}): {advice}"
+        ) from None

@@ -6,7 +6,7 @@ Everything is mapped to the released names on load; files are always written wit
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -89,9 +89,13 @@ def _from_transformers5(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             if up is None:
                 out[key] = gate  # reported as unexpected by the shape check
                 continue
-            out[key.replace(".gate_proj.", ".weights_in.")] = np.concatenate([gate, up], axis=0)
-        elif ".mlp.up_proj." in key and key.replace(".up_proj.", ".gate_proj.") not in sd:
-            out[key] = sd[key]
+            out[key.replace(".gate_proj.", ".weights_in.")] = np.concatenate(
+                [gate, up], axis=0
+            )
+        elif (
+            ".mlp.up_proj." in key and key.replace(".up_proj.", ".gate_proj.") not in sd
+        ):
+            out[key] = gate
     return out
 
 
@@ -110,7 +114,9 @@ def _from_facebookresearch(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         module, _, param = rest.rpartition(".")
         if module == "attn.qkv":
             # (3D, D) rows: query, key, value
-            for name, part in zip(("query", "key", "value"), np.split(value, 3, axis=0)):
+            for name, part in zip(
+                ("query", "key", "value"), np.split(value, 3, axis=0)
+            ):
                 out[pre + f"attention.attention.{name}.{param}"] = part
         elif module in ("ls1", "ls2") and param == "gamma":
             out[pre + f"layer_scale{module[-1]}.lambda1"] = value
@@ -137,7 +143,9 @@ def released_to_facebookresearch(sd: Mapping[str, np.ndarray]) -> dict[str, np.n
         layer, module, param = m.groups()
         pre = f"blocks.{layer}."
         if module == "attention.attention.query":
-            parts = [sd[key.replace(".query.", f".{n}.")] for n in ("query", "key", "value")]
+            parts = [
+                sd[key.replace(".query.", f".{n}.")] for n in ("query", "key", "value")
+            ]
             out[pre + f"attn.qkv.{param}"] = np.concatenate(parts, axis=0)
         elif module.startswith("attention.attention."):
             continue

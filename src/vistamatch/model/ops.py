@@ -81,7 +81,9 @@ def softmax_numerator_(scores: np.ndarray) -> np.ndarray:
 
     Dividing later, on the (much smaller) attention output, saves a pass over the scores."""
     scores -= scores.max(axis=-1, keepdims=True)
-    np.maximum(scores, np.float32(_EXP_MIN), out=scores)  # terms below exp(-80) of a sum >= 1
+    np.maximum(
+        scores, np.float32(_EXP_MIN), out=scores
+    )  # terms below exp(-80) of a sum >= 1
     np.exp(scores, out=scores)
     return scores.sum(axis=-1, keepdims=True)
 
@@ -98,7 +100,9 @@ def normalize(x: np.ndarray, eps: float) -> np.ndarray:
     return out
 
 
-def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+def layer_norm(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float
+) -> np.ndarray:
     out = normalize(x, eps)
     out *= weight
     out += bias

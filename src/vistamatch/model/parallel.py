@@ -12,9 +12,10 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -71,7 +72,10 @@ def _find_openblas():
             continue
         for name in _SETTERS:
             if hasattr(lib, name) and hasattr(lib, name.replace("_set_", "_get_")):
-                setter, getter = getattr(lib, name), getattr(lib, name.replace("_set_", "_get_"))
+                setter, getter = (
+                    getattr(lib, name),
+                    getattr(lib, name.replace("_set_", "_get_")),
+                )
                 setter.argtypes, setter.restype = [ctypes.c_int], None
                 getter.argtypes, getter.restype = [], ctypes.c_int
                 return setter, getter
@@ -110,7 +114,11 @@ class Runner:
         threads = threads or default_threads()
         self.parallel = threads > 1 and _blas().available
         self.threads = threads if self.parallel else 1
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="vistamatch-model") if self.parallel else None
+        self._pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="vistamatch-model")
+            if self.parallel
+            else None
+        )
 
     @contextmanager
     def session(self) -> Iterator[None]:

@@ -23,11 +23,18 @@ def interpolation_options(name: str, num_register_tokens: int) -> dict:
         if num_register_tokens:
             return {"interpolate_offset": 0.0, "interpolate_antialias": True}
         return {"interpolate_offset": 0.1, "interpolate_antialias": False}
-    raise ValueError(f"unknown interpolation {name!r}; choose one of {', '.join(INTERPOLATIONS)}")
+    raise ValueError(
+        f"unknown interpolation {name!r}; choose one of {', '.join(INTERPOLATIONS)}"
+    )
 
 
 def patch_position_table(
-    table: np.ndarray, config: Dinov2Config, grid_h: int, grid_w: int, pixels_h: int, pixels_w: int
+    table: np.ndarray,
+    config: Dinov2Config,
+    grid_h: int,
+    grid_w: int,
+    pixels_h: int,
+    pixels_w: int,
 ) -> np.ndarray:
     """(M*M, D) pretrained patch table -> (grid_h*grid_w, D) for this input.
 
@@ -43,7 +50,9 @@ def patch_position_table(
     chw = np.ascontiguousarray(table.reshape(m, m, d).transpose(2, 0, 1))  # (D, M, M)
     if config.interpolate_offset:
         off = config.interpolate_offset
-        resized = bicubic_scale(chw, (grid_h + off) / m, (grid_w + off) / m, antialias=config.antialias)
+        resized = bicubic_scale(
+            chw, (grid_h + off) / m, (grid_w + off) / m, antialias=config.antialias
+        )
     else:
         resized = bicubic_resize(chw, grid_h, grid_w, antialias=config.antialias)
     if resized.shape != (d, grid_h, grid_w):

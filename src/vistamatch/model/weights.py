@@ -5,14 +5,19 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..errors import WeightsError
-from .config import Dinov2Config, check_state_dict, config_from_state_dict, expected_shapes
+from .config import (
+    Dinov2Config,
+    check_state_dict,
+    config_from_state_dict,
+    expected_shapes,
+)
 from .keys import from_released, to_released
 
 # npz entry holding the metadata (a JSON string as a 0-d unicode array: loads without pickle)
@@ -23,21 +28,30 @@ SUFFIXES = (".npz", ".safetensors")
 class StateDict(dict):
     """name -> array, plus string metadata that travels with the file (e.g. the head count)."""
 
-    def __init__(self, arrays: Mapping[str, np.ndarray] = (), metadata: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray] = (),
+        metadata: Mapping[str, str] | None = None,
+    ):
         super().__init__(arrays)
         self.metadata: dict[str, str] = dict(metadata or {})
 
 
 def config_metadata(config: Dinov2Config) -> dict[str, str]:
     """What the shapes cannot tell: stored with the weights."""
-    info = {"num_attention_heads": config.num_attention_heads, "layer_norm_eps": config.layer_norm_eps}
+    info = {
+        "num_attention_heads": config.num_attention_heads,
+        "layer_norm_eps": config.layer_norm_eps,
+    }
     return {"vistamatch_config": json.dumps(info)}
 
 
 def _suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise WeightsError(f"{path}: unknown weights format {suffix or '(no suffix)'}; use .npz or .safetensors")
+        raise WeightsError(
+            f"{path}: unknown weights format {suffix or '(no suffix)'}; use .npz or .safetensors"
+        )
     return suffix
 
 
@@ -54,7 +68,9 @@ def read_weights(path: str | os.PathLike) -> StateDict:
     except WeightsError:
         raise
     except Exception as exc:  # a truncated or foreign file: one readable line
-        raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
+        raise WeightsError(
+            f"{path}: cannot read weights ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _read_npz(path: Path) -> StateDict:
@@ -75,7 +91,7 @@ def _read_safetensors(path: Path) -> StateDict:
 
     with safe_open(str(path), framework="numpy") as f:
         metadata = f.metadata() or {}
-        arrays = {name: f.get_tensor(name) for name in f.keys()}
+        arrays = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
     metadata.pop("format", None)
     return StateDict(arrays, metadata)
 
@@ -100,15 +116,26 @@ def save_weights(state_dict: Mapping[str, np.ndarray], path: str | os.PathLike) 
 
 
 def convert_weights(
-    source: str | os.PathLike, target: str | os.PathLike, *, style: str = "released", num_attention_heads: int | None = None
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    style: str = "released",
+    num_attention_heads: int | None = None,
 ) -> Dinov2Config:
     """Rewrite a weights file in another format (by suffix) and key style, after checking it fits."""
     raw = read_weights(source)
     weights = to_released(raw)
-    overrides = {"num_attention_heads": num_attention_heads} if num_attention_heads else {}
+    overrides = (
+        {"num_attention_heads": num_attention_heads} if num_attention_heads else {}
+    )
     config = config_from_state_dict(weights, raw.metadata, **overrides)
     check_state_dict(weights, config)
-    save_weights(StateDict(from_released(weights, style), {**raw.metadata, **config_metadata(config)}), target)
+    save_weights(
+        StateDict(
+            from_released(weights, style), {**raw.metadata, **config_metadata(config)}
+        ),
+        target,
+    )
     return config
 
 
@@ -122,7 +149,9 @@ def random_state_dict(config: Dinov2Config, seed: int = 0) -> StateDict:
     return out
 
 
-def _random_tensor(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> np.ndarray:
+def _random_tensor(
+    rng: np.random.Generator, name: str, shape: tuple[int, ...]
+) -> np.ndarray:
     if name.endswith("lambda1"):  # LayerScale in trained models spans ~0.1 .. 1
         values = rng.uniform(0.1, 1.0, shape)
     elif ("norm" in name) and name.endswith(".weight"):
