@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,13 @@ def test_round_trips(tmp_path):
     atomic_save_npy(tmp_path / "f.npy", arr)
     np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), arr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "f.npy"]
+
+
+def test_written_files_follow_the_umask_not_owner_only(tmp_path):
+    atomic_write_bytes(tmp_path / "w.bin", b"x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "w.bin").stat().st_mode) == 0o666 & ~umask
 
 
 def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
