@@ -1,4 +1,4 @@
-"""Float32 building blocks of the forward pass: erf / erf GELU, SiLU gating, LayerNorm, softmax."""
+"""Float32 building blocks of the forward pass: erf GELU, SiLU gating, LayerNorm, softmax."""
 
 from __future__ import annotations
 
@@ -12,16 +12,6 @@ _A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
 # GELU works through rows in blocks of about 64K values: its scratch buffers then stay in L2.
 _BLOCK_VALUES = 65536
-
-
-def erf(x: np.ndarray) -> np.ndarray:
-    """Vectorised float32 erf (max abs error ~2e-7)."""
-    x = np.asarray(x, dtype=np.float32)
-    a = np.abs(x)
-    t = np.reciprocal(np.float32(1) + np.float32(_P) * a)
-    poly = _horner(t, _A)
-    erfc = poly * np.exp(-(a * a))
-    return np.copysign(np.float32(1) - erfc, x)
 
 
 def _horner(t: np.ndarray, coefs: tuple[float, ...]) -> np.ndarray:
