@@ -9,19 +9,17 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 
-from vistamatch.atomic import atomic_save_npy, atomic_write_bytes, atomic_write_json
+from vistamatch.atomic import atomic_write_bytes, atomic_write_json
 
 
 def test_round_trips(tmp_path):
     atomic_write_json(tmp_path / "a" / "h.json", {"k": "é"})
     assert json.loads((tmp_path / "a" / "h.json").read_text("utf-8")) == {"k": "é"}
-    arr = np.arange(12, dtype=np.float32).reshape(3, 4)
-    atomic_save_npy(tmp_path / "f.npy", arr)
-    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), arr)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "f.npy"]
+    atomic_write_bytes(tmp_path / "b.bin", b"\x00\xff")
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\xff"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b.bin"]
 
 
 def test_written_files_follow_the_umask_not_owner_only(tmp_path):

@@ -5,14 +5,11 @@ After a kill -9 at any moment the target is either the old file or the new one, 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 # mkstemp creates files readable by the owner only; give the result the usual mode instead.
 _UMASK = os.umask(0)
@@ -37,7 +34,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -48,13 +45,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2))
 
 
-def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make renames in ``folder`` durable (best effort where the file system refuses)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import _fsync_dir, atomic_write_json
+from ..atomic import atomic_write_json, fsync_dir
 from .paths import IndexPaths
 
 STAGED_SUFFIX = ".partial-new"
@@ -47,7 +47,7 @@ def _roll_forward(paths: IndexPaths) -> None:
         if Path(tmp).exists():  # absent when an earlier roll-forward already moved it
             os.replace(tmp, target)
     for folder in {Path(target).parent for target in pending}:
-        _fsync_dir(folder)  # the renames are durable before the journal goes
+        fsync_dir(folder)  # the renames are durable before the journal goes
     paths.journal.unlink()
 
 
