@@ -68,9 +68,6 @@ class SearchResult:
     def topk_returned(self) -> int:
         return sum(t.size for t in self.tiers)
 
-    def tier_of(self, hit: Hit) -> str:
-        return next(t.name for t in self.tiers if hit in t.items)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": True,
