@@ -43,12 +43,13 @@ def register(subparsers) -> None:
     )
     sub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
 
-    fetch = sub.add_parser(
+    fetch = _add_action(
+        sub,
         "fetch",
+        run_fetch,
         help="download a released model from the Hugging Face hub and write the .npz",
         description="Download a released DINOv2 model from the Hugging Face hub and write the .npz the tool uses.",
         epilog=FETCH_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fetch.add_argument(
         "--model",
@@ -63,14 +64,14 @@ def register(subparsers) -> None:
         help="output .npz (default: $WEIGHTS_PATH or vit-dinov2-base.npz "
         "for dinov2-base, vit-NAME.npz otherwise)",
     )
-    fetch.set_defaults(func=run_fetch)
 
-    convert = sub.add_parser(
+    convert = _add_action(
+        sub,
         "convert",
+        run_convert,
         help="convert weights between .npz/.safetensors and key styles",
         description="Convert weights between .npz and .safetensors and between key-name styles.",
         epilog=CONVERT_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     convert.add_argument(
         "input",
@@ -92,17 +93,29 @@ def register(subparsers) -> None:
         type=int,
         help="attention heads, for files of non-released sizes without metadata",
     )
-    convert.set_defaults(func=run_convert)
 
-    info = sub.add_parser(
+    info = _add_action(
+        sub,
         "info",
+        run_info,
         help="print the architecture and fingerprint of a weights file",
         description="Print the architecture read from a weights file and its fingerprint.",
         epilog=INFO_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     info.add_argument("path", type=Path, help=".npz or .safetensors")
-    info.set_defaults(func=run_info)
+
+
+def _add_action(sub, name: str, func, *, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """One `weights ACTION` parser: its examples shown as written, `func` run for it."""
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=func)
+    return parser
 
 
 def run_fetch(args: argparse.Namespace) -> int:
