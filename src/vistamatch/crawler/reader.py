@@ -81,6 +81,7 @@ class CsvSource:
     def __init__(self, path: Path, column: str | None = None, encoding: str | None = None):
         self.path = path
         self.encoding = encoding
+        self.delimiter = self._sniff_delimiter()
         first_rows = list(itertools.islice(self._records(0), SAMPLE_ROWS + 1))
         if not first_rows:
             raise VistaMatchError(f"{path}: the file is empty")
@@ -92,7 +93,7 @@ class CsvSource:
         self.column_index = _pick_column(names, sample, column, path)
         self.column = names[self.column_index]
 
-    def _delimiter(self) -> str:
+    def _sniff_delimiter(self) -> str:
         if self.path.suffix.lower() in (".tsv", ".tab"):
             return "\t"
         first = next(iter(TextLines(self.path, self.encoding)), "")
@@ -100,7 +101,7 @@ class CsvSource:
 
     def _records(self, resume_at: int) -> Iterator[tuple[list[str], int]]:
         lines = TextLines(self.path, self.encoding, resume_at)
-        reader = csv.reader(lines, delimiter=self._delimiter())
+        reader = csv.reader(lines, delimiter=self.delimiter)
         try:
             for cells in reader:
                 yield cells, lines.position
