@@ -1,4 +1,4 @@
-"""Crawler throughput: ours (asyncio + httpx) against the original approach (12 threads, blocking requests).
+"""Crawler throughput: ours (asyncio + aiohttp) against the original approach (12 threads, blocking requests).
 
 A local asyncio server (uvicorn + Starlette, in its own process, on four loopback addresses so there
 are four "hosts") serves thousands of small distinct JPEGs with a 100-500 ms delay per response, as on
