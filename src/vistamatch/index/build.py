@@ -9,7 +9,6 @@ index.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from ..imaging import PreprocessConfig
 from ..search.store import l2_normalize
 from .checkpoint import Checkpoint
 from .commit import commit_files, recover
-from .manifest import INDEXED, SKIPPED, FileRecord, Manifest
+from .manifest import INDEXED, SKIPPED, FileRecord, Manifest, as_read_back
 from .paths import IndexPaths
 from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead
 from .previous import PreviousIndex
@@ -108,7 +107,7 @@ def build_index(
         recover(paths)
         meta = {
             "model_fingerprint": model.fingerprint,
-            "preprocess": json.loads(json.dumps(preprocess.to_dict())),
+            "preprocess": as_read_back(preprocess.to_dict()),
             "dim": int(model.config.hidden_size),
         }
         report = BuildReport(gallery_dir=root)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_json
+from .manifest import as_read_back
 
 
 class Checkpoint:
@@ -33,7 +34,7 @@ class Checkpoint:
 
         Progress saved under other weights or preprocessing is discarded.
         """
-        meta = json.loads(json.dumps(meta))  # as it reads back from JSON (tuples become lists)
+        meta = as_read_back(meta)
         saved: dict[str, np.ndarray] = {}
         checkpoint = cls(folder, meta)
         meta_path = folder / "meta.json"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 from ..errors import IndexMismatchError, VistaMatchError
 from ..search.store import NumpyStore
 from .commit import recover
-from .manifest import ManifestSummary, read_summary
+from .manifest import ManifestSummary, as_read_back, read_summary
 from .paths import IndexPaths
 
 
@@ -67,7 +66,7 @@ class GalleryIndex:
         elif self.manifest is not None:
             if model is not None and model.fingerprint != self.manifest.model_fingerprint:
                 problems.append("other weights")
-            if preprocess is not None and _jsonable(preprocess.to_dict()) != self.manifest.preprocess:
+            if preprocess is not None and as_read_back(preprocess.to_dict()) != self.manifest.preprocess:
                 problems.append("other preprocessing")
         if problems:
             where = self.gallery_dir or "GALLERY_DIR"
@@ -115,7 +114,3 @@ def open_index(
     index = GalleryIndex(paths, store, manifest, Path(gallery_dir) if gallery_dir is not None else None)
     index.check(model, preprocess)
     return index
-
-
-def _jsonable(d: dict) -> dict:
-    return json.loads(json.dumps(d))

@@ -158,6 +158,11 @@ def read_summary(path: str | os.PathLike) -> ManifestSummary:
         raise _unreadable(path, exc) from exc
 
 
+def as_read_back(obj: Any) -> Any:
+    """``obj`` as it reads back from the manifest's JSON (tuples become lists), so the two compare equal."""
+    return json.loads(json.dumps(obj))
+
+
 def _parse(path, data: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(data)
