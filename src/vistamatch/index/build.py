@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -35,6 +35,7 @@ from .scan import scan_gallery
 
 class EmbeddingModel(Protocol):
     fingerprint: str
+    config: Any  # .hidden_size: D, the embedding width
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray: ...  # (B, 3, H, W) -> (B, D)
 
