@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from vistamatch.search.tiers import TIER_NAMES
 from vistamatch.server import create_app
+
+from .test_history_store import make_entry
 
 SEED_FIELDS = {"ok", "topk_requested", "topk_returned", "dedup_enabled", "duplicates_removed", "tiers", "timing_ms", "gallery_size"}
 
@@ -157,3 +160,20 @@ def test_search_answers_even_when_history_cannot_be_saved(settings, engine, quer
     assert body["ok"] is True and body["topk_returned"] == 2
     assert body["history_id"] is None and body["query_thumb_url"] is None
     assert "history not saved" in body["history_warning"]
+
+
+def test_history_urls_are_made_by_the_server_not_read_from_the_file(client, settings):
+    entry = make_entry("edited.jpg", n_items=2)
+    entry["tiers"][0]["items"][0] |= {"url": "javascript:alert(1)", "thumb_url": "/thumbs/img0.jpg"}
+    # items[1] as the original project wrote it: no thumb_url
+    entry["query_thumb_url"] = "https://elsewhere.example/x.webp"
+    settings.history_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.history_path.write_text(json.dumps([entry]))
+    served = client.get(f"/api/history/{entry['id']}").json()["entry"]
+    items = all_items(served)
+    assert [(i["url"], i["thumb_url"]) for i in items] == [
+        ("/gallery_images/img0.jpg", "/thumbs/img0.jpg"),
+        ("/gallery_images/img1.jpg", "/thumbs/img1.jpg"),
+    ]
+    assert served["query_thumb_url"] == f"/api/history/{entry['id']}/thumb"
+    assert client.get("/api/history").json()["items"][0] == served

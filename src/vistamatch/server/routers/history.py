@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from ..files import cached_file_response
-from ..paths import thumb_url
+from ..paths import GALLERY_PREFIX, THUMBS_PREFIX, gallery_url, thumb_url
 from ..schemas import ErrorResponse, HistoryCleared, HistoryDeleted, HistoryEntryResponse, HistoryList
 from ..state import State
 
@@ -21,7 +21,7 @@ NOT_FOUND = {404: {"model": ErrorResponse}}
 async def list_history(state: State, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict:
     """Newest first, full entries (a click replays one without another request)."""
     entries, total = await run_in_threadpool(state.history.list, limit)
-    return {"items": [_with_thumb_urls(e) for e in entries], "total": total, "warnings": state.history.warnings}
+    return {"items": [_with_urls(e) for e in entries], "total": total, "warnings": state.history.warnings}
 
 
 @router.get("/{entry_id}", response_model=HistoryEntryResponse, responses=NOT_FOUND)
@@ -29,7 +29,7 @@ async def get_entry(state: State, entry_id: str) -> dict:
     entry = await run_in_threadpool(state.history.get, entry_id)
     if entry is None:
         raise HTTPException(404, f"no history entry {entry_id}")
-    return {"entry": _with_thumb_urls(entry)}
+    return {"entry": _with_urls(entry)}
 
 
 @router.get("/{entry_id}/thumb", responses=NOT_FOUND, response_class=Response)
@@ -53,12 +53,19 @@ async def clear_history(state: State) -> dict:
     return {"removed": await run_in_threadpool(state.history.clear)}
 
 
-def _with_thumb_urls(entry: dict) -> dict:
-    """Entries written by the original project have items without thumb_url: add it."""
-    if all(item.get("thumb_url") for tier in entry["tiers"] for item in tier["items"]):
-        return entry
-    tiers = [
-        tier | {"items": [item | {"thumb_url": item.get("thumb_url") or thumb_url(item["filename"])} for item in tier["items"]]}
-        for tier in entry["tiers"]
-    ]
-    return entry | {"tiers": tiers}
+def _with_urls(entry: dict) -> dict:
+    """The entry with its URLs made here, never taken from the file as written.
+
+    Entries of the original project have items without thumb_url, and a hand-edited file could
+    hold any string (a `javascript:` link): every item URL not under our own prefixes is rebuilt
+    from the file name, and the query thumbnail URL from the entry's id.
+    """
+    tiers = [tier | {"items": [_item_urls(item) for item in tier["items"]]} for tier in entry["tiers"]]
+    query_thumb = f"/api/history/{entry['id']}/thumb" if entry.get("query_thumb_url") else None
+    return entry | {"tiers": tiers, "query_thumb_url": query_thumb}
+
+
+def _item_urls(item: dict) -> dict:
+    if str(item.get("url")).startswith(GALLERY_PREFIX) and str(item.get("thumb_url")).startswith(THUMBS_PREFIX):
+        return item
+    return item | {"url": gallery_url(item["filename"]), "thumb_url": thumb_url(item["filename"])}
