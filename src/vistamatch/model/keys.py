@@ -77,25 +77,20 @@ def to_released(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _from_transformers5(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for key, value in sd.items():
-        if ".mlp.gate_proj." in key or ".mlp.up_proj." in key:
-            continue
+        if ".mlp.gate_proj." in key:
+            up = sd.get(key.replace(".gate_proj.", ".up_proj."))
+            if up is not None:
+                # SwiGLU: weights_in = concat(gate, up) along the output dimension
+                # (transformers chunks it in two)
+                fused = np.concatenate([value, up], axis=0)
+                out[key.replace(".gate_proj.", ".weights_in.")] = fused
+                continue
+        elif ".mlp.up_proj." in key and key.replace(".up_proj.", ".gate_proj.") in sd:
+            continue  # joined with its gate
+        # an unpaired gate or up keeps its name: reported as unexpected by the shape check
         for old, new in _TRANSFORMERS5:
             key = key.replace(old, new)
         out[key] = value
-    # SwiGLU: weights_in = concat(gate, up) along the output dimension (transformers chunks it in two)
-    for key, gate in sd.items():
-        if ".mlp.gate_proj." in key:
-            up = sd.get(key.replace(".gate_proj.", ".up_proj."))
-            if up is None:
-                out[key] = gate  # reported as unexpected by the shape check
-                continue
-            out[key.replace(".gate_proj.", ".weights_in.")] = np.concatenate(
-                [gate, up], axis=0
-            )
-        elif (
-            ".mlp.up_proj." in key and key.replace(".up_proj.", ".gate_proj.") not in sd
-        ):
-            out[key] = gate
     return out
 
 
