@@ -1,18 +1,21 @@
-"""``vistamatch index`` (build or update the gallery index) and ``vistamatch info`` (what is in it).
-
-Also the options and loaders the search command shares: index paths and weights.
-"""
+"""``vistamatch index`` (build or update the gallery index) and ``vistamatch info`` (what is in it)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 from pathlib import Path
 
 from .. import defaults
 from ..imaging import PreprocessConfig
-from ..index import IndexPaths, build_index, open_index
+from ..index import build_index
+from .options import (
+    add_index_arguments,
+    add_weights_argument,
+    index_paths,
+    load_cli_model,
+    open_cli_index,
+    positive_int,
+)
 
 INDEX_EXAMPLE = """\
 examples:
@@ -52,50 +55,6 @@ def register(subparsers) -> None:
     )
     add_index_arguments(q)
     q.set_defaults(func=run_info)
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_weights_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--weights", help="DINOv2 weights file or model name (default: $WEIGHTS_PATH or vit-dinov2-base.npz)"
-    )
-
-
-def add_index_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("index files (defaults: the original layout, or $GALLERY_FEATURES_PATH etc.)")
-    group.add_argument("--features", type=Path, help="features .npy (default gallery_features.npy)")
-    group.add_argument("--mapping", type=Path, help="mapping .npy (default gallery_mapping.npy)")
-    group.add_argument("--manifest", type=Path, help="manifest .json (default: beside the features)")
-
-
-def index_paths(args: argparse.Namespace) -> IndexPaths:
-    features = args.features or defaults.features_path()
-    manifest = args.manifest or (
-        features.with_name("gallery_manifest.json") if args.features else defaults.manifest_path()
-    )
-    return IndexPaths(features, args.mapping or defaults.mapping_path(), manifest)
-
-
-def load_cli_model(args: argparse.Namespace):
-    from ..model import load_model, resolve_weights
-
-    return load_model(resolve_weights(args.weights) if args.weights else resolve_weights())
-
-
-def open_cli_index(args: argparse.Namespace, **options):
-    """open_index, with its warning (an unverifiable index) printed as one line."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        index = open_index(index_paths(args), **options)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    return index
 
 
 def run_index(args: argparse.Namespace) -> int:

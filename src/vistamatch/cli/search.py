@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import VistaMatchError
 from ..search import TIER_POLICIES, SearchEngine, SearchResult
-from .index import (
+from .options import (
     add_index_arguments,
     add_weights_argument,
     load_cli_model,

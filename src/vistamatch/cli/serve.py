@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import VistaMatchError
-from .index import add_index_arguments, add_weights_argument, index_paths
+from .options import add_index_arguments, add_weights_argument, index_paths
 
 EXAMPLE = """\
 examples:

@@ -1,0 +1,54 @@
+"""Options and loaders several sub-commands share: the weights, the index files, positive counts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from ..index import IndexPaths, open_index
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_weights_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights", help="DINOv2 weights file or model name (default: $WEIGHTS_PATH or vit-dinov2-base.npz)"
+    )
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("index files (defaults: the original layout, or $GALLERY_FEATURES_PATH etc.)")
+    group.add_argument("--features", type=Path, help="features .npy (default gallery_features.npy)")
+    group.add_argument("--mapping", type=Path, help="mapping .npy (default gallery_mapping.npy)")
+    group.add_argument("--manifest", type=Path, help="manifest .json (default: beside the features)")
+
+
+def index_paths(args: argparse.Namespace) -> IndexPaths:
+    """Each given option, else the default layout; the manifest goes beside a given --features file."""
+    default = IndexPaths.from_defaults()
+    features = args.features or default.features
+    manifest = args.manifest or (features.with_name("gallery_manifest.json") if args.features else default.manifest)
+    return IndexPaths(features, args.mapping or default.mapping, manifest)
+
+
+def load_cli_model(args: argparse.Namespace):
+    from ..model import load_model, resolve_weights
+
+    return load_model(resolve_weights(args.weights) if args.weights else resolve_weights())
+
+
+def open_cli_index(args: argparse.Namespace, **options):
+    """open_index, with its warning (an unverifiable index) printed as one line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index = open_index(index_paths(args), **options)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return index
