@@ -103,22 +103,12 @@ def main() -> int:
             released_weights(model), {"vistamatch_config": _meta(fields)}
         )
         save_weights(weights, FIXTURES / filename)
-        for shape in SHAPES:
-            x = torch.from_numpy(parity_input(*shape, seed=index))
-            with torch.no_grad():
-                goldens[golden_key(family, shape)] = model(
-                    pixel_values=x
-                ).pooler_output.numpy()
+        goldens.update(_outputs(model, family, index, "transformers"))
         if not fields.get("num_register_tokens"):
             model.embeddings.interpolate_pos_encoding = types.MethodType(
                 facebookresearch_interpolation, model.embeddings
             )
-            for shape in SHAPES:
-                x = torch.from_numpy(parity_input(*shape, seed=index))
-                with torch.no_grad():
-                    goldens[golden_key(family, shape, "facebookresearch")] = model(
-                        pixel_values=x
-                    ).pooler_output.numpy()
+            goldens.update(_outputs(model, family, index, "facebookresearch"))
         print(
             f"{family}: {FIXTURES / filename} ({(FIXTURES / filename).stat().st_size // 1024} KiB)"
         )
@@ -127,6 +117,20 @@ def main() -> int:
         f"{len(goldens)} golden outputs: {GOLDENS} ({GOLDENS.stat().st_size // 1024} KiB)"
     )
     return 0
+
+
+def _outputs(
+    model: torch.nn.Module, family: str, seed: int, interpolation: str
+) -> dict[str, np.ndarray]:
+    """golden key -> the reference CLS output (pooler_output) for every input shape."""
+    out = {}
+    for shape in SHAPES:
+        x = torch.from_numpy(parity_input(*shape, seed=seed))
+        with torch.no_grad():
+            out[golden_key(family, shape, interpolation)] = model(
+                pixel_values=x
+            ).pooler_output.numpy()
+    return out
 
 
 def _meta(fields: dict) -> str:
