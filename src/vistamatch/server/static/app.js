@@ -22,7 +22,6 @@ const state = {
   modalTrigger: null,
   busy: false,
   maxUploadBytes: null, // from /api/stats when the server tells it
-  historyCache: new Map(),
 };
 
 // ---------- small DOM helpers ----------
@@ -315,7 +314,6 @@ async function runSearch() {
     }
     renderResult(result);
     loadGalleryInfo(); // searches served went up
-    state.historyCache.clear();
     if ($("history").open) loadHistory();
     const ms = result.timing_ms && result.timing_ms.total;
     const warning = result.history_warning ? ` Not saved to history: ${result.history_warning}` : "";
@@ -576,7 +574,6 @@ async function loadHistory() {
     const entries = body.items || [];
     const list = $("history-list");
     list.replaceChildren(...entries.map(renderHistoryItem));
-    for (const entry of entries) if (Array.isArray(entry.tiers)) state.historyCache.set(String(entry.id), entry);
     const summary = entries.length ? `${plural(entries.length, "saved search", "saved searches")}, newest first.` : "No searches yet.";
     setHistoryStatus([summary, ...(body.warnings || [])].join(" "));
     $("history-clear").disabled = entries.length === 0;
@@ -585,31 +582,20 @@ async function loadHistory() {
   }
 }
 
-async function replayHistory(summary) {
-  const key = String(summary.id);
-  try {
-    let entry = state.historyCache.get(key);
-    if (!entry) {
-      entry = (await api(`api/history/${encodeURIComponent(key)}`)).entry;
-      state.historyCache.set(key, entry);
-    }
-    $("history").close();
-    hideError();
-    renderResult(entry);
-    state.query = null; // the original upload is not kept; pick an image to search again
-    updateSearchButton();
-    setQueryPreview(entry.query_thumb_url, entry.query_name);
-    setStatus(`Showing the saved search for ${entry.query_name || "query"} from ${fmtTime(entry.ts)}.`);
-  } catch (err) {
-    $("history").close();
-    showError(err);
-  }
+/** Show a saved search: the listing holds full entries, so no request is needed. */
+function replayHistory(entry) {
+  $("history").close();
+  hideError();
+  renderResult(entry);
+  state.query = null; // the original upload is not kept; pick an image to search again
+  updateSearchButton();
+  setQueryPreview(entry.query_thumb_url, entry.query_name);
+  setStatus(`Showing the saved search for ${entry.query_name || "query"} from ${fmtTime(entry.ts)}.`);
 }
 
 async function deleteHistory(entry, li) {
   try {
     await api(`api/history/${encodeURIComponent(String(entry.id))}`, { method: "DELETE" });
-    state.historyCache.delete(String(entry.id));
     const next = li.nextElementSibling || li.previousElementSibling;
     li.remove();
     const left = $("history-list").children.length;
@@ -630,7 +616,6 @@ async function clearHistory() {
   if (confirm.returnValue !== "ok") return;
   try {
     await api("api/history/clear", { method: "POST" });
-    state.historyCache.clear();
     $("history-list").replaceChildren();
     $("history-clear").disabled = true;
     setHistoryStatus("History cleared.");
