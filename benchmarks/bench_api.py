@@ -76,12 +76,13 @@ def query_jpeg() -> bytes:
 def fill_history(path: Path, engine, query: bytes, cap: int) -> None:
     """`cap` entries shaped like real ones (50 results each), written as the server writes them."""
     from vistamatch.server.history import HistoryStore, new_entry_id, now_timestamp
+    from vistamatch.server.paths import gallery_url, thumb_url
 
     result = engine.search_image(query, topk=50).to_dict()
     for tier in result["tiers"]:
         for item in tier["items"]:
-            item["url"] = f"/gallery_images/{item['filename']}"
-            item["thumb_url"] = f"/thumbs/{item['filename']}"
+            item["url"] = gallery_url(item["filename"])
+            item["thumb_url"] = thumb_url(item["filename"])
     store = HistoryStore(path, cap)
     for _ in range(cap):
         store.add({**result, "query_name": "q.jpg", "id": new_entry_id(), "ts": now_timestamp()})
