@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -127,8 +129,8 @@ def test_config_is_validated_and_serialised():
     for bad in ({"mode": "stretch"}, {"size": 200}, {"size": 0}, {"patch_size": 0}, {"max_aspect": 0.5}):
         with pytest.raises(ValueError):
             PreprocessConfig(**bad)
-    with pytest.raises(Exception):
-        PreprocessConfig().size = 448  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PreprocessConfig().size = 448
     assert PreprocessConfig() == PreprocessConfig(**PreprocessConfig().to_dict())
 
 
