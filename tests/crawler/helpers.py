@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import random
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -65,6 +66,14 @@ def failure_mix(host: ImageHost, k: int = 0) -> tuple[list[str], int, Counter]:
     failures = Counter(http_404=2, http_403=1, http_410=1, http_500=1, timeout=1, not_image=2, corrupt=1,
                        too_small=1, too_big=2, duplicate=2, invalid_url=1, connection=1)
     return urls, 6, failures
+
+
+def shuffled_mix(host: ImageHost, good: int, seed: int) -> tuple[list[str], int, Counter]:
+    """``good`` photos and the failure mix in a fixed random order: (urls, images they yield, failures)."""
+    bad, bad_images, failures = failure_mix(host)
+    urls = good_urls(host, good) + bad
+    random.Random(seed).shuffle(urls)
+    return urls, good + bad_images, failures
 
 
 def assert_valid_gallery(folder: Path) -> list[Path]:

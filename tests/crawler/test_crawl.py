@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import csv
-import random
 from dataclasses import replace
 
 from vistamatch.crawler import crawl, read_manifest
 from vistamatch.crawler.run import LIST_EXHAUSTED, MAX_ATTEMPTS, TARGET_REACHED
 
-from .helpers import TEST_FETCH, assert_valid_gallery, crawl_config, failure_mix, good_urls
+from .helpers import TEST_FETCH, assert_valid_gallery, crawl_config, failure_mix, good_urls, shuffled_mix
 
 
 def test_every_failure_is_counted_by_reason_when_the_list_runs_out(tmp_path, image_host):
-    bad, bad_images, expected_failures = failure_mix(image_host)
-    urls = good_urls(image_host, 12) + bad
-    random.Random(0).shuffle(urls)
+    urls, images_in_list, expected_failures = shuffled_mix(image_host, good=12, seed=0)
     report = crawl(crawl_config(tmp_path, urls, target=100))
 
     assert report.stop_reason == LIST_EXHAUSTED
     assert report.attempted == len(urls)
-    assert report.saved == 12 + bad_images, report.failures
+    assert report.saved == images_in_list, report.failures
     assert report.failures == expected_failures
     images = assert_valid_gallery(tmp_path / "gallery")
-    assert [p.stem for p in images] == [f"{n:06d}" for n in range(1, 12 + bad_images + 1)]
+    assert [p.stem for p in images] == [f"{n:06d}" for n in range(1, images_in_list + 1)]
     manifest = read_manifest(tmp_path / "gallery")
     assert sorted(manifest) == [p.name for p in images]
     assert set(manifest.values()) <= set(urls)
@@ -42,9 +39,7 @@ def test_retries_only_what_can_succeed_later(tmp_path, image_host):
 
 
 def test_stops_at_exactly_the_target_among_failures(tmp_path, image_host):
-    bad, _, _ = failure_mix(image_host)
-    urls = good_urls(image_host, 60) + bad
-    random.Random(1).shuffle(urls)
+    urls, _, _ = shuffled_mix(image_host, good=60, seed=1)
     report = crawl(crawl_config(tmp_path, urls, target=15))
     assert report.stop_reason == TARGET_REACHED
     assert report.saved == 15 == len(assert_valid_gallery(tmp_path / "gallery"))
@@ -85,16 +80,14 @@ def test_does_nothing_when_the_folder_already_holds_the_target(tmp_path, image_h
 
 
 def test_a_second_run_continues_where_max_attempts_stopped(tmp_path, image_host):
-    bad, bad_images, _ = failure_mix(image_host)
-    urls = good_urls(image_host, 20) + bad
-    random.Random(2).shuffle(urls)
+    urls, images_in_list, _ = shuffled_mix(image_host, good=20, seed=2)
     first = crawl(crawl_config(tmp_path, urls, target=100, max_attempts=15))
     assert first.stop_reason == MAX_ATTEMPTS and first.attempted == 15
     hits_after_first = dict(image_host.hits)
     second = crawl(crawl_config(tmp_path, urls, target=100))
     assert second.stop_reason == LIST_EXHAUSTED
     assert second.attempted == len(urls) - 15  # no finished row tried again
-    assert first.saved + second.saved == 20 + bad_images
+    assert first.saved + second.saved == images_in_list
     for path, hits in hits_after_first.items():
         assert image_host.hits[path] == hits, f"{path} was fetched again"
     images = assert_valid_gallery(tmp_path / "gallery")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import TEST_FLAGS, assert_valid_gallery, failure_mix, good_urls, write_csv
+from .helpers import TEST_FLAGS, assert_valid_gallery, good_urls, shuffled_mix, write_csv
 
 REPO = Path(__file__).resolve().parents[2]
 CRAWL = [sys.executable, "-m", "vistamatch.cli.crawl"]
@@ -47,9 +46,7 @@ def path_of(url: str) -> str:
 
 
 def mixed_list(tmp_path: Path, host, good: int, seed: int) -> tuple[Path, list[str]]:
-    bad, _, _ = failure_mix(host)
-    urls = good_urls(host, good) + bad
-    random.Random(seed).shuffle(urls)
+    urls, _, _ = shuffled_mix(host, good, seed)
     return write_csv(tmp_path / "urls.csv", urls), urls
 
 
