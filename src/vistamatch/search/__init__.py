@@ -8,7 +8,6 @@ Public API (stable names)::
         .search_image(source: path | bytes, *, topk=50, dedup=True, name=None, tier_policy=None) -> SearchResult
         .search_vector(vector, *, topk=50, dedup=True, tier_policy=None) -> SearchResult
         .search_similar(relative_path, *, topk=50, dedup=True) -> SearchResult   # by a gallery image
-        .embed_image(source, *, name=None) -> (D,) unit vector
     SearchResult: .hits, .tiers, .topk_returned, .duplicates_removed, .timing_ms, .gallery_size, .to_dict()
     Tier(name, items): .size, .score_max, .score_min, .avg_score;  Hit(rank, score, filename, row)
     VectorStore (protocol: add, remove, search, keys, vectors, len, dim), NumpyStore (exact, memory-mapped)

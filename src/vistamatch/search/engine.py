@@ -51,10 +51,6 @@ class SearchEngine:
     def gallery_size(self) -> int:
         return self.index.size
 
-    def embed_image(self, source: str | os.PathLike | bytes, *, name: str | None = None) -> np.ndarray:
-        """The (D,) unit embedding of an image file or its bytes. Raises ImageLoadError for a bad image."""
-        return self._embed(source, name)[0]
-
     def search_image(
         self,
         source: str | os.PathLike | bytes,
