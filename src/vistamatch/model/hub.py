@@ -17,7 +17,7 @@ from ..atomic import atomic_write_text
 from ..errors import WeightsError
 from .config import check_state_dict, config_from_state_dict
 from .keys import to_released
-from .weights import StateDict, config_metadata, read_weights, save_weights
+from .weights import SUFFIXES, StateDict, config_metadata, read_weights, save_weights
 
 SIZES = ("small", "base", "large", "giant")
 MODELS = {f"dinov2-{s}": f"facebook/dinov2-{s}" for s in SIZES} | {
@@ -47,8 +47,8 @@ def fetch_weights(
     the metadata) and a `<file>.sha256` beside it. Returns the .npz path."""
     repo = _repo(model)
     out = Path(out) if out is not None else default_weights_file(model)
-    if out.suffix.lower() not in (".npz", ".safetensors"):
-        raise WeightsError(f"--out must end in .npz or .safetensors, got {out}")
+    if out.suffix.lower() not in SUFFIXES:
+        raise WeightsError(f"--out must end in {' or '.join(SUFFIXES)}, got {out}")
     config_file = _download(repo, "config.json", model, out)
     weights_file = _download(repo, "model.safetensors", model, out)
     hub_config = json.loads(Path(config_file).read_text())
