@@ -51,13 +51,16 @@ class Settings:
     @classmethod
     def for_folder(cls, gallery_dir: str | os.PathLike, data_dir: str | os.PathLike, weights: str | os.PathLike, **overrides) -> "Settings":
         """Everything the server writes (index, history, thumbnails) in data_dir: used by tests and tools."""
+        from ..index import IndexPaths
+
         data = Path(data_dir)
+        index = IndexPaths.in_dir(data)
         values = dict(
             gallery_dir=Path(gallery_dir),
             weights=str(weights),
-            features_path=data / "gallery_features.npy",
-            mapping_path=data / "gallery_mapping.npy",
-            manifest_path=data / "gallery_manifest.json",
+            features_path=index.features,
+            mapping_path=index.mapping,
+            manifest_path=index.manifest,
             history_path=data / "search_history.json",
             thumbs_dir=data / ".thumbs",
         )
