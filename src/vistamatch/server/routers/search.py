@@ -17,6 +17,7 @@ from ..paths import UnsafePath, gallery_url, thumb_url
 from ..schemas import TOPK_DEFAULT, TOPK_MAX, TOPK_MIN, ErrorResponse, SearchResponse, SimilarRequest
 from ..state import AppState, State
 from ..thumbs import make_thumbnail
+from ..upload_limit import BodyTooLarge
 
 if TYPE_CHECKING:
     from ...search import SearchResult
@@ -40,7 +41,7 @@ async def search_upload(
     """Search the gallery with an uploaded image."""
     limit = state.settings.max_upload_bytes
     if image.size is not None and image.size > limit:
-        raise HTTPException(413, f"upload too large: the limit is {limit / 1024 / 1024:g} MB")
+        raise BodyTooLarge(limit)
     data = await image.read()
     if not data:
         raise HTTPException(400, "the upload is empty")
