@@ -95,7 +95,7 @@ def open_index(
         raise VistaMatchError(
             f"index files disagree: features {features.shape}, mapping {mapping.shape}; re-index with: vistamatch index"
         )
-    mapping = mapping.astype(str)
+    mapping = mapping.astype(str, copy=False)  # bytes from an old writer become str; str stays as is
     manifest = read_summary(paths.manifest) if paths.manifest.exists() else None
     if manifest is None:
         if len(mapping):
