@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from vistamatch.atomic import atomic_write_bytes, atomic_write_json
+from vistamatch.atomic import atomic_write_bytes, atomic_write_json, temp_target
 
 
 def test_round_trips(tmp_path):
@@ -61,3 +61,12 @@ def test_kill_9_during_rewrites_leaves_a_valid_file(tmp_path):
         proc.wait()
     data = json.loads(target.read_text("utf-8"))
     assert data["i"] >= 0 and len(data["pad"]) == 200000
+    # Whatever the kill left beside it is recognisably a temp file of this target, so it can be cleaned up.
+    assert all(temp_target(p.name) == "state.json" for p in tmp_path.iterdir() if p != target)
+
+
+def test_temp_target_names_only_our_temp_files():
+    assert temp_target(".000001.jpg.k3_x9a2b.tmp") == "000001.jpg"
+    assert temp_target(".urls.csv.abcd1234.tmp") == "urls.csv"
+    assert temp_target("000001.jpg") is None
+    assert temp_target("notes.tmp") is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,21 @@ os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
 
 
+_TEMP_SUFFIX = ".tmp"
+# ".<target name>.<random>.tmp": what a write killed before its rename leaves behind.
+_TEMP_NAME = re.compile(r"^\.(.+)\.[^.]+" + re.escape(_TEMP_SUFFIX) + "$")
+
+
+def temp_target(name: str) -> str | None:
+    """The target file name a leftover temporary file of ours was for, or None if it is not one."""
+    match = _TEMP_NAME.match(name)
+    return match.group(1) if match else None
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

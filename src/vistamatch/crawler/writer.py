@@ -16,7 +16,7 @@ import re
 import threading
 from pathlib import Path
 
-from ..atomic import atomic_write_bytes, atomic_write_text
+from ..atomic import atomic_write_bytes, atomic_write_text, temp_target
 from ..imaging import IMAGE_EXTENSIONS
 from .validate import ValidImage
 
@@ -24,8 +24,6 @@ MANIFEST_NAME = "urls.csv"
 MANIFEST_FIELDS = ("file", "url", "sha256")
 NAME_DIGITS = 6
 _NUMBERED = re.compile(r"^(\d+)\.\w+$")
-# temp files left by a crash inside atomic_write_bytes: ".<name>.<random>.tmp"
-_STALE_TEMP = re.compile(r"^\.(\d+\.\w+|" + re.escape(MANIFEST_NAME) + r")\..+\.tmp$")
 
 
 class GalleryWriter:
@@ -85,7 +83,8 @@ class GalleryWriter:
 
     def _remove_stale_temps(self) -> None:
         for path in self.out_dir.iterdir():
-            if _STALE_TEMP.match(path.name):
+            target = temp_target(path.name)
+            if target is not None and (_NUMBERED.match(target) or target == MANIFEST_NAME):
                 path.unlink(missing_ok=True)
 
 
