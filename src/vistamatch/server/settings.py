@@ -9,6 +9,8 @@ from pathlib import Path
 from .. import defaults
 
 MB = 1024 * 1024
+DEFAULT_MAX_UPLOAD_MB = 20
+DEFAULT_THUMBS_DIR = Path(".thumbs")
 
 
 @dataclass(frozen=True)
@@ -21,9 +23,9 @@ class Settings:
     history_path: Path
     history_max_len: int = 200
     near_dup_threshold: float = 0.9995
-    thumbs_dir: Path = Path(".thumbs")
+    thumbs_dir: Path = DEFAULT_THUMBS_DIR
     thumb_size: int = 256
-    max_upload_bytes: int = 20 * MB
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MB
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     update_index: bool = True  # build or update the index before serving if the gallery changed
     load_wait_seconds: float = 60.0  # a search arriving while the engine loads waits this long, then 503
@@ -40,8 +42,8 @@ class Settings:
             history_path=defaults.history_path(),
             history_max_len=defaults.history_max_len(),
             near_dup_threshold=defaults.near_dup_threshold(),
-            thumbs_dir=Path(os.environ.get("VISTAMATCH_THUMBS_DIR") or ".thumbs"),
-            max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or 20) * MB),
+            thumbs_dir=Path(os.environ.get("VISTAMATCH_THUMBS_DIR") or DEFAULT_THUMBS_DIR),
+            max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB) * MB),
             cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
             update_index=os.environ.get("VISTAMATCH_UPDATE_INDEX", "1").lower() not in ("0", "false", "no"),
         )
