@@ -53,7 +53,7 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     from ..model import load_model, resolve_weights
     from ..search import SearchEngine
 
-    weights = resolve_weights(settings.weights) if settings.weights else resolve_weights()
+    weights = resolve_weights(settings.weights)  # None: $WEIGHTS_PATH or the default file
     model = load_model(weights)
     paths = IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
     build_seconds = None
