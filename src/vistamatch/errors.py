@@ -6,11 +6,16 @@ class VistaMatchError(Exception):
 
 
 class ImageLoadError(VistaMatchError):
-    """A file or upload that is not a readable image (corrupt, truncated, too large, unknown format)."""
+    """A file or upload that is not a readable image (corrupt, truncated, too large, unknown format).
 
-    def __init__(self, name: str, reason: str):
+    ``damaged`` is true for an image that cannot be decoded (truncated, corrupt, too large) and
+    false for something that is not an image we read at all.
+    """
+
+    def __init__(self, name: str, reason: str, *, damaged: bool = False):
         self.name = name
         self.reason = reason
+        self.damaged = damaged
         super().__init__(f"{name}: {reason}")
 
 

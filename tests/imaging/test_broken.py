@@ -49,6 +49,7 @@ def test_empty_file(tmp_path):
     error = load_error(path)
     assert error.name == str(path) and str(path) in str(error)
     assert error.reason.startswith("not an image")
+    assert not error.damaged
 
 
 def test_random_bytes(tmp_path):
@@ -62,6 +63,7 @@ def test_html_named_jpg(tmp_path):
     path.write_text("<!DOCTYPE html><html><body>404 Not Found</body></html>")
     error = load_error(path)
     assert error.reason == "not an image" and "page.jpg" in str(error)
+    assert not error.damaged
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
@@ -71,6 +73,7 @@ def test_truncated(tmp_path, photos, fmt):
     path.write_bytes(data[: len(data) // 2])
     error = load_error(path)
     assert error.reason == "truncated or corrupt image data" and "cut." in str(error)
+    assert error.damaged
 
 
 def test_truncated_is_caught_by_load_and_preprocess_too(photos):
@@ -90,11 +93,13 @@ def test_header_claiming_huge_dimensions_is_refused_before_decoding():
     error = load_error(png_header_only(100_000, 100_000), name="bomb.png")
     assert error.name == "bomb.png"
     assert error.reason.startswith("image too large (10000000000 pixels")
+    assert error.damaged
 
 
 def test_over_our_limit_but_under_pillows_hard_limit():
     error = load_error(png_header_only(10_000, 10_000), name="big.png")
     assert error.reason == f"image too large (10000 x 10000 pixels, limit {DEFAULT_MAX_PIXELS})"
+    assert error.damaged
 
 
 def test_bomb_is_an_error_even_when_warnings_are_errors():

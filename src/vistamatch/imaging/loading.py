@@ -96,11 +96,11 @@ def decode_image(
         except ImageLoadError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageLoadError(label, _too_large_from_pillow(str(exc), max_pixels)) from exc
+            raise ImageLoadError(label, _too_large_from_pillow(str(exc), max_pixels), damaged=True) from exc
         except MemoryError as exc:
-            raise ImageLoadError(label, "not enough memory to decode the image") from exc
+            raise ImageLoadError(label, "not enough memory to decode the image", damaged=True) from exc
         except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error, ...
-            raise ImageLoadError(label, TRUNCATED) from exc
+            raise ImageLoadError(label, TRUNCATED, damaged=True) from exc
 
 
 def _label(source: ImageSource, name: str | None) -> str:
@@ -128,7 +128,7 @@ def _decode(stream: BinaryIO, label: str, max_pixels: int, draft_size: int | Non
     if width < 1 or height < 1:
         raise ImageLoadError(label, f"{NOT_AN_IMAGE} (empty {width} x {height} picture)")
     if width * height > max_pixels:
-        raise ImageLoadError(label, f"image too large ({width} x {height} pixels, limit {max_pixels})")
+        raise ImageLoadError(label, f"image too large ({width} x {height} pixels, limit {max_pixels})", damaged=True)
     # Pixels of the picture in the decoded image: (W / s, H / s) after a 1/s draft.
     stored_extent: tuple[float, float] = (float(width), float(height))
     if draft_size is not None and img.format in {"JPEG", "MPO"}:

@@ -16,19 +16,14 @@ from .service import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-# Words in an ImageLoadError's reason (see vistamatch.imaging) that mean "an image, but truncated,
-# corrupt or too large to decode" (400); any other reason means "not an image we read" (415).
-_DAMAGED_IMAGE_WORDS = ("truncated", "corrupt", "too large", "memory")
-
-
 def error_response(status: int, message: str, detail: object = None, headers: dict | None = None) -> JSONResponse:
     body = {"ok": False, "error": message, "detail": jsonable_encoder(detail if detail is not None else message)}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def image_error_status(exc: ImageLoadError) -> int:
-    reason = exc.reason.lower()
-    return 400 if any(word in reason for word in _DAMAGED_IMAGE_WORDS) else 415
+    """400 for a damaged image (truncated, corrupt, too large), 415 for something that is not an image."""
+    return 400 if exc.damaged else 415
 
 
 def install_error_handlers(app: FastAPI) -> None:
