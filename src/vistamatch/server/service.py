@@ -49,7 +49,8 @@ class ServiceUnavailable(VistaMatchError):
 def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     """Weights (fetched on first use), the index built or updated if needed, then the engine."""
     from ..imaging import PreprocessConfig
-    from ..index import IndexPaths, Manifest, build_index, open_index
+    from ..index import IndexPaths, build_index, open_index
+    from ..index.manifest import read_summary
     from ..model import load_model, resolve_weights
     from ..search import SearchEngine
 
@@ -59,7 +60,7 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     build_seconds = None
     if settings.update_index or not paths.exists():
         # Keep the preprocessing the index was built with, so an update embeds only what changed.
-        built_with = Manifest.load(paths.manifest).preprocess if paths.manifest.is_file() else None
+        built_with = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None  # header only
         start = time.perf_counter()
         report = build_index(
             settings.gallery_dir, model, paths, PreprocessConfig(**built_with) if built_with else None, progress=progress
