@@ -13,6 +13,7 @@ import pytest
 
 from vistamatch.model import load_model
 
+from .backends import BACKENDS
 from .parity_cases import FAMILIES, FIXTURES, GOLDENS, SHAPES, golden_key, parity_input
 
 MAX_ABS = 1e-4
@@ -49,9 +50,12 @@ def _golden_cases():
                 yield pytest.param(family, index, interpolation, shape, id=case)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("family, seed, interpolation, shape", list(_golden_cases()))
-def test_cls_matches_golden(goldens, family, seed, interpolation, shape):
-    model = load_model(FIXTURES / FAMILIES[family][1], interpolation=interpolation)
+def test_cls_matches_golden(goldens, family, seed, interpolation, shape, backend):
+    model = load_model(
+        FIXTURES / FAMILIES[family][1], interpolation=interpolation, backend=backend
+    )
     assert_close(
         model(parity_input(*shape, seed=seed)),
         goldens[golden_key(family, shape, interpolation)],
@@ -111,8 +115,9 @@ LIVE_SHAPES = [(2, 224, 224), (2, 224, 308), (2, 98, 140), (1, 308, 224)]
 
 
 @pytest.mark.torch
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("family", list(LIVE_FAMILIES))
-def test_live_against_transformers(transformers_module, tmp_path, family):
+def test_live_against_transformers(transformers_module, tmp_path, family, backend):
     import torch
 
     fields = dict(
@@ -127,7 +132,7 @@ def test_live_against_transformers(transformers_module, tmp_path, family):
     ref.save_pretrained(tmp_path)
     (tmp_path / "model.safetensors").rename(path)
     model = load_model(
-        path, num_attention_heads=4
+        path, num_attention_heads=4, backend=backend
     )  # a save_pretrained file carries no head count
     for shape in LIVE_SHAPES:
         x = parity_input(*shape, seed=3)

@@ -9,7 +9,7 @@ import pytest
 
 from vistamatch.model import load_model
 from vistamatch.model.ops import gelu_, layer_norm, silu_mul_, softmax_numerator_
-from vistamatch.model.parallel import Runner, _blas, row_chunks
+from vistamatch.model.parallel import Runner, _blas, column_chunks, row_chunks
 
 from .parity_cases import parity_input
 
@@ -67,15 +67,36 @@ def test_softmax_numerator_and_layer_norm():
 
 
 @pytest.mark.parametrize(
-    "rows, threads", [(1, 2), (2, 2), (257, 1), (257, 2), (2056, 2), (300, 3), (5, 8)]
+    "rows, threads, count",
+    [
+        (1, 2, 1),
+        (2, 2, 1),
+        (257, 1, 1),
+        (257, 2, 1),
+        (1028, 2, 2),
+        (2056, 2, 2),
+        (2056, 3, 3),
+        (5, 8, 1),
+    ],
 )
-def test_row_chunks_cover_every_row_once(rows, threads):
+def test_row_chunks_cover_every_row_once(rows, threads, count):
     chunks = row_chunks(rows, threads)
     covered = np.concatenate([np.arange(rows)[c] for c in chunks])
     np.testing.assert_array_equal(covered, np.arange(rows))
     sizes = [c.stop - c.start for c in chunks]
-    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
-    assert len(chunks) % threads == 0 or len(chunks) == rows
+    assert len(chunks) == count
+    assert max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize(
+    "cols, threads", [(3072, 2), (2304, 2), (768, 3), (40, 2), (8, 2), (1, 4)]
+)
+def test_column_chunks_are_one_aligned_block_per_thread(cols, threads):
+    chunks = column_chunks(cols, threads)
+    covered = np.concatenate([np.arange(cols)[c] for c in chunks])
+    np.testing.assert_array_equal(covered, np.arange(cols))
+    assert len(chunks) == min(threads, -(-cols // 16))
+    assert all(c.start % 16 == 0 for c in chunks)
 
 
 def test_threads_do_not_change_the_result(tiny_weights):

@@ -20,7 +20,8 @@ from .config import (
 )
 from .keys import to_released
 from .ops import gelu_, layer_norm, normalize, silu_mul_, softmax_numerator_
-from .parallel import Runner, row_chunks
+from .backend import select_backend
+from .parallel import Runner, column_chunks, row_chunks
 from .posembed import interpolation_options, patch_position_table
 from .weights import read_weights
 
@@ -90,6 +91,7 @@ class Dinov2:
         config: Dinov2Config | None = None,
         *,
         threads: int | None = None,
+        backend: str | None = None,
     ):
         weights = to_released(state_dict)
         if config is None:
@@ -101,6 +103,7 @@ class Dinov2:
         weights = {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}
         self.fingerprint = fingerprint(weights, config)
         self._runner = Runner(threads)
+        self._kernels = select_backend(backend)
         self._prepare(weights)
         self._pos_cache: dict[tuple[int, int, bool], np.ndarray] = {}
         self._pos_lock = threading.Lock()
@@ -245,21 +248,18 @@ class Dinov2:
     def _block(
         self, h: np.ndarray, layer: _Layer, cls_only: bool = False
     ) -> np.ndarray:
-        """One pre-norm encoder block on (B, T, D) tokens; cls_only keeps just the CLS row's output."""
+        """One pre-norm encoder block on (B, T, D) tokens; cls_only keeps just the CLS row's output.
+
+        The weight matmuls run on column blocks (each thread packs only its share of the weights),
+        attention on (image, head group) pieces, LayerNorm on row chunks."""
         c = self.config
         b, t, d = h.shape
-        heads, hd, eps = c.num_attention_heads, c.head_dim, c.layer_norm_eps
-        threads = self._runner.threads
+        heads, hd = c.num_attention_heads, c.head_dim
+        kernels, threads = self._kernels, self._runner.threads
         x = h.reshape(b * t, d)
 
         qkv = np.empty((b * t, 3 * d), np.float32)
-
-        def project(rows: slice) -> None:  # LayerNorm 1 + fused Q/K/V projection
-            out = qkv[rows]
-            np.matmul(normalize(x[rows], eps), layer.w_qkv, out=out)
-            out += layer.b_qkv
-
-        self._runner.run(project, row_chunks(b * t, threads))
+        self._linear(self._normalized(x), layer.w_qkv, layer.b_qkv, qkv)
 
         tq = 1 if cls_only else t
         per_head = qkv.reshape(b, t, 3, heads, hd)
@@ -267,18 +267,18 @@ class Dinov2:
 
         def attend(piece: tuple[int, slice]) -> None:  # one image, a group of heads
             i, hs = piece
-            q = per_head[i, :tq, 0, hs].transpose(
-                1, 0, 2
-            )  # (g, Tq, hd), already scaled
-            k = per_head[i, :, 1, hs].transpose(1, 2, 0)  # (g, hd, T)
-            v = per_head[i, :, 2, hs].transpose(1, 0, 2)  # (g, T, hd)
+            # queries (g, Tq, hd), already scaled; keys (g, hd, T); values (g, T, hd)
+            q = per_head[i, :tq, 0, hs].transpose(1, 0, 2)
+            k = per_head[i, :, 1, hs].transpose(1, 2, 0)
+            v = per_head[i, :, 2, hs].transpose(1, 0, 2)
             scores = np.matmul(q, k)  # (g, Tq, T)
-            sums = softmax_numerator_(scores)
+            sums = softmax_numerator_(scores, kernels.exp_)
             out = ctx[i, :, hs].transpose(1, 0, 2)  # (g, Tq, hd) view
             np.matmul(scores, v, out=out)
             out /= sums
 
-        group = 2 if heads % 2 == 0 else 1
+        # one group of heads per thread and image: batched calls, few of them (each takes the GIL)
+        group = -(-heads // threads)
         self._runner.run(
             attend,
             [
@@ -288,32 +288,77 @@ class Dinov2:
             ],
         )
 
-        resid = (
-            np.ascontiguousarray(h[:, 0]) if cls_only else x
-        )  # (B*Tq, D), updated in place
-        ctx_rows = ctx.reshape(b * tq, d)
+        # the residual stream (B*Tq, D), updated in place
+        resid = np.ascontiguousarray(h[:, 0]) if cls_only else x
+        self._linear(
+            ctx.reshape(b * tq, d), layer.w_o, layer.b_o, resid, accumulate=True
+        )
 
-        def feed_forward(
-            rows: slice,
-        ) -> None:  # output projection, LayerNorm 2, MLP, both residuals
-            r = resid[rows]
-            a = ctx_rows[rows] @ layer.w_o
-            a += layer.b_o
-            r += a
-            hidden = normalize(r, eps) @ layer.w_in  # (n, F) or (n, 2F)
-            hidden += layer.b_in
-            if c.use_swiglu_ffn:
-                f = c.intermediate_size
-                silu_mul_(hidden[:, :f], hidden[:, f:])
-                hidden = hidden[:, :f]
+        # MLP: each thread expands its share of the hidden units into a buffer of its own (fc1
+        # columns, bias, activation); fc2 then sums the contributions of every share.
+        normed = self._normalized(resid)
+        f = c.intermediate_size
+        shares = column_chunks(f, threads)
+        hidden: list[np.ndarray] = [np.empty(0, np.float32)] * len(shares)
+
+        def expand(j: int) -> None:
+            cs = shares[j]
+            w = cs.stop - cs.start
+            if c.use_swiglu_ffn:  # weights are gate | up
+                buf = np.empty((len(normed), 2 * w), np.float32)
+                for half, cols in enumerate((cs, slice(cs.start + f, cs.stop + f))):
+                    part = buf[:, half * w : (half + 1) * w]
+                    kernels.gemm(normed, layer.w_in[:, cols], part)
+                    part += layer.b_in[cols]
+                silu_mul_(buf[:, :w], buf[:, w:])
+                hidden[j] = buf[:, :w]
             else:
-                gelu_(hidden)
-            out = hidden @ layer.w_out
-            out += layer.b_out
-            r += out
+                buf = np.empty((len(normed), w), np.float32)
+                kernels.gemm(normed, layer.w_in[:, cs], buf)
+                buf += layer.b_in[cs]
+                kernels.gelu_(buf)
+                hidden[j] = buf
 
-        self._runner.run(feed_forward, row_chunks(b * tq, threads))
+        self._runner.run(expand, range(len(shares)))
+        self._linear(hidden, layer.w_out, layer.b_out, resid, accumulate=True)
         return resid.reshape(b, tq, d)
+
+    def _normalized(self, x: np.ndarray) -> np.ndarray:
+        """LayerNorm without its affine part (folded into the next weights), on row chunks."""
+        out = np.empty_like(x)
+        eps = self.config.layer_norm_eps
+
+        def norm(rows: slice) -> None:
+            normalize(x[rows], eps, out=out[rows])
+
+        self._runner.run(norm, row_chunks(len(x), self._runner.threads))
+        return out
+
+    def _linear(
+        self,
+        a: np.ndarray | list[np.ndarray],
+        w: np.ndarray,
+        bias: np.ndarray,
+        out: np.ndarray,
+        *,
+        accumulate: bool = False,
+    ) -> None:
+        """out (+)= a @ w + bias, one block of output columns per thread. `a` may also be given as
+        column shares [a0, a1, ...] (a = their side-by-side concatenation), each meeting its rows of w.
+        """
+        shares = a if isinstance(a, list) else [a]
+        gemm = self._kernels.gemm
+
+        def block(cs: slice) -> None:
+            o = out[:, cs]
+            first = 0
+            for i, share in enumerate(shares):
+                rows = slice(first, first + share.shape[1])
+                first = rows.stop
+                gemm(share, w[rows, cs], o, accumulate or i > 0)
+            o += bias[cs]
+
+        self._runner.run(block, column_chunks(w.shape[1], self._runner.threads))
 
 
 def load_model(
@@ -321,12 +366,15 @@ def load_model(
     *,
     interpolation: str = "transformers",
     threads: int | None = None,
+    backend: str | None = None,
     **config_overrides,
 ) -> Dinov2:
     """Load .npz / .safetensors weights of any supported key style.
 
     interpolation: "transformers" (default) or "facebookresearch" (the original hub models'
-    position-embedding resize). config_overrides: Dinov2Config fields, e.g. num_attention_heads.
+    position-embedding resize). threads: cores to use (default: all this process may use).
+    backend: numeric kernels, "auto" (MKL when installed), "numpy" or "mkl" (backend.py).
+    config_overrides: Dinov2Config fields, e.g. num_attention_heads.
     """
     raw = read_weights(path)
     try:
@@ -338,6 +386,6 @@ def load_model(
             config = base.replace(**options)
         except TypeError as exc:
             raise WeightsError(f"unknown model option: {exc}") from None
-        return Dinov2(weights, config, threads=threads)
+        return Dinov2(weights, config, threads=threads, backend=backend)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None

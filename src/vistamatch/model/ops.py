@@ -66,22 +66,26 @@ def silu_mul_(gate: np.ndarray, up: np.ndarray) -> None:
     gate *= up
 
 
-def softmax_numerator_(scores: np.ndarray) -> np.ndarray:
+def exp_no_subnormals_(x: np.ndarray) -> None:
+    """exp in place, arguments clamped at -80 (exp(-80) ~ 2e-35 is still a normal float32)."""
+    np.maximum(x, np.float32(_EXP_MIN), out=x)
+    np.exp(x, out=x)
+
+
+def softmax_numerator_(scores: np.ndarray, exp_=exp_no_subnormals_) -> np.ndarray:
     """scores <- exp(scores - row max), in place; returns the row sums (softmax = scores / sums).
+    exp_: an in-place exp that never leaves subnormal numbers.
 
     Dividing later, on the (much smaller) attention output, saves a pass over the scores."""
     scores -= scores.max(axis=-1, keepdims=True)
-    np.maximum(
-        scores, np.float32(_EXP_MIN), out=scores
-    )  # terms below exp(-80) of a sum >= 1
-    np.exp(scores, out=scores)
-    return scores.sum(axis=-1, keepdims=True)
+    exp_(scores)
+    return np.matmul(scores, np.ones(scores.shape[-1], np.float32))[..., None]
 
 
-def normalize(x: np.ndarray, eps: float) -> np.ndarray:
+def normalize(x: np.ndarray, eps: float, out: np.ndarray | None = None) -> np.ndarray:
     """(x - mean) / sqrt(var + eps) over the last axis of a 2-D array (biased variance, as torch).
     LayerNorm's scale and shift are folded into the weights that follow."""
-    out = x - x.mean(axis=-1, keepdims=True)
+    out = np.subtract(x, x.mean(axis=-1, keepdims=True), out=out)
     var = np.einsum("ij,ij->i", out, out)[:, None]
     var *= np.float32(1.0 / x.shape[-1])
     var += np.float32(eps)

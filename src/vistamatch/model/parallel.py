@@ -115,7 +115,7 @@ class Runner:
         self.parallel = threads > 1 and _blas().available
         self.threads = threads if self.parallel else 1
         self._pool = (
-            ThreadPoolExecutor(threads, thread_name_prefix="vistamatch-model")
+            ThreadPoolExecutor(threads - 1, thread_name_prefix="vistamatch-model")
             if self.parallel
             else None
         )
@@ -130,20 +130,48 @@ class Runner:
                 yield
 
     def run(self, fn: Callable[[T], None], pieces: Iterable[T]) -> None:
-        if self._pool is None:
+        """fn(piece) for every piece; the calling thread works too, the others take what is left."""
+        pieces = list(pieces)
+        helpers = min(self.threads, len(pieces)) - 1
+        if self._pool is None or helpers == 0:
             for piece in pieces:
                 fn(piece)
-        else:
-            for _ in self._pool.map(fn, pieces):
-                pass
+            return
+        queue = iter(pieces)
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    piece = next(queue, _DONE)
+                if piece is _DONE:
+                    return
+                fn(piece)
+
+        futures = [self._pool.submit(work) for _ in range(helpers)]
+        try:
+            work()
+        finally:
+            for future in futures:
+                future.result()
 
 
-def row_chunks(rows: int, threads: int, target: int = 512) -> list[slice]:
-    """Split rows into equal chunks of at most about `target`, a multiple of `threads` of them.
+_DONE = object()
 
-    Few, large chunks: each matmul call repacks the whole weight matrix, so more calls cost more."""
-    count = -(-rows // target)
-    count = max(threads, -(-count // threads) * threads)
-    count = min(count, rows)
+
+def row_chunks(rows: int, threads: int, min_rows: int = 512) -> list[slice]:
+    """Up to `threads` equal chunks of at least `min_rows` rows (fewer, smaller steps are not worth
+    handing to another thread)."""
+    count = max(1, min(threads, rows // min_rows))
     bounds = [rows * i // count for i in range(count + 1)]
+    return [slice(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+def column_chunks(cols: int, threads: int, align: int = 16) -> list[slice]:
+    """One block of columns per thread, bounds on multiples of `align` (whole SIMD vectors).
+
+    For the weight matmuls: each thread then packs only its share of the weight matrix."""
+    units = -(-cols // align)
+    count = max(1, min(threads, units))
+    bounds = [min(cols, units * i // count * align) for i in range(count + 1)]
     return [slice(bounds[i], bounds[i + 1]) for i in range(count)]
