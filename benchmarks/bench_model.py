@@ -6,8 +6,10 @@ and torch.set_num_threads() is called. Each side runs in its own process (torch'
 keep spinning after a call and would slow whatever runs next in the same process); the processes
 take turns (ours, torch, ours, torch, ...) so noise from other programs hits both alike.
 
-Printed per input shape and batch: median ms per image of each, the ratio of the medians
-ours / torch, the ratio of the fastest runs, and the max abs difference of the CLS outputs.
+Ours runs once per kernel backend (vistamatch.model.backend): "numpy" always, "mkl" when the
+optional `mkl` package is installed (pip install 'vistamatch[mkl]'). Printed per input shape and
+batch: median ms per image of each, the ratio of the medians ours / torch, the ratio of the fastest
+runs, and the max abs difference of the CLS outputs.
 
     python benchmarks/bench_model.py --threads 2 --repeat 5 --rounds 2
 """
@@ -50,7 +52,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--layers", type=int, default=12, help="encoder layers (ViT-B: 12)"
     )
-    parser.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--backends",
+        default="numpy,mkl",
+        help="our kernel backends to time, those installed (default numpy,mkl)",
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -83,13 +90,9 @@ def worker(side: str, out: Path) -> None:
         intermediate_size=3072,
     )
     weights = random_state_dict(config, seed=0)
-    if side == "ours":
-        model = Dinov2(weights, config, threads=ARGS.threads)
-        info = (
-            "our thread pool, BLAS held at 1 thread"
-            if model._runner.parallel
-            else "BLAS threads"
-        )
+    if side != "torch":
+        model = Dinov2(weights, config, threads=ARGS.threads, backend=side)
+        info = "our thread pool" if model._runner.parallel else "BLAS threads"
         run = model
     else:
         import torch
@@ -142,22 +145,17 @@ def main() -> int:
             f"needs torch and transformers for the reference ({exc}); pip install -e '.[parity]'"
         )
         return 1
-    times: dict[str, dict[str, list[float]]] = {"ours": {}, "torch": {}}
-    cls: dict[str, dict[str, np.ndarray]] = {"ours": {}, "torch": {}}
+    ours = available_backends()
+    sides = ours + ["torch"]
+    times: dict[str, dict[str, list[float]]] = {side: {} for side in sides}
+    cls: dict[str, dict[str, np.ndarray]] = {side: {} for side in sides}
     info = {}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(ARGS.rounds):
-            for side in ("ours", "torch"):
+            for side in sides:
                 out = Path(tmp) / f"{side}{round_}.json"
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    side,
-                    "--out",
-                    str(out),
-                ] + _passthrough()
-                subprocess.run(cmd, check=True)
+                cmd = [sys.executable, __file__, "--worker", side, "--out", str(out)]
+                subprocess.run(cmd + _passthrough(), check=True)
                 result = json.loads(out.read_text())
                 info[side] = result.pop("info")
                 for case, r in result.items():
@@ -165,24 +163,36 @@ def main() -> int:
                     cls[side][case] = np.asarray(r["cls"], np.float32)
     print(
         f"ViT-B/14 ({ARGS.layers} layers), random weights; threads={ARGS.threads}; numpy {np.__version__} "
-        f"({info['ours']}); {info['torch']}; {ARGS.rounds} rounds x {ARGS.repeat} runs, separate processes"
+        f"({info[ours[0]]}); {info['torch']}; {ARGS.rounds} rounds x {ARGS.repeat} runs, separate processes"
     )
     print(
-        f"{'input':>10} {'batch':>5} {'ours ms/img':>12} {'torch ms/img':>13} {'ours/torch':>11} {'(fastest)':>10} "
-        f"{'max|diff|':>10}"
+        f"{'input':>10} {'batch':>5} {'ours':>6} {'ours ms/img':>12} {'torch ms/img':>13} {'ours/torch':>11} "
+        f"{'(fastest)':>10} {'max|diff|':>10}"
     )
     for b, h, w in cases():
         case = f"{b}x{h}x{w}"
-        mo, mt = (
-            statistics.median(times["ours"][case]),
-            statistics.median(times["torch"][case]),
-        )
-        fastest = min(times["ours"][case]) / min(times["torch"][case])
-        diff = float(np.abs(cls["ours"][case] - cls["torch"][case]).max())
-        print(
-            f"{f'{h}x{w}':>10} {b:>5} {mo:>12.1f} {mt:>13.1f} {mo / mt:>11.2f} {fastest:>10.2f} {diff:>10.1e}"
-        )
+        mt = statistics.median(times["torch"][case])
+        for side in ours:
+            mo = statistics.median(times[side][case])
+            fastest = min(times[side][case]) / min(times["torch"][case])
+            diff = float(np.abs(cls[side][case] - cls["torch"][case]).max())
+            print(
+                f"{f'{h}x{w}':>10} {b:>5} {side:>6} {mo:>12.1f} {mt:>13.1f} {mo / mt:>11.2f} {fastest:>10.2f} "
+                f"{diff:>10.1e}"
+            )
     return 0
+
+
+def available_backends() -> list[str]:
+    from vistamatch.model.backend import select_backend
+
+    wanted = ARGS.backends.split(",")
+    found = [b for b in wanted if b == "numpy" or select_backend("auto").name == b]
+    for missing in sorted(set(wanted) - set(found)):
+        print(
+            f"backend {missing!r} is not installed here: skipped (pip install 'vistamatch[{missing}]')"
+        )
+    return found
 
 
 def _passthrough() -> list[str]:
@@ -197,6 +207,8 @@ def _passthrough() -> list[str]:
         ARGS.shapes,
         "--layers",
         str(ARGS.layers),
+        "--backends",
+        ARGS.backends,
     ]
 
 
