@@ -85,12 +85,16 @@ def softmax_numerator_(scores: np.ndarray, exp_=exp_no_subnormals_) -> np.ndarra
 def normalize(x: np.ndarray, eps: float, out: np.ndarray | None = None) -> np.ndarray:
     """(x - mean) / sqrt(var + eps) over the last axis of a 2-D array (biased variance, as torch).
     LayerNorm's scale and shift are folded into the weights that follow."""
-    out = np.subtract(x, x.mean(axis=-1, keepdims=True), out=out)
+    inv_d = np.float32(1.0 / x.shape[-1])
+    mean = np.einsum("ij->i", x)[:, None]  # einsum: a third of ndarray.mean's time here
+    mean *= inv_d
+    out = np.subtract(x, mean, out=out)
     var = np.einsum("ij,ij->i", out, out)[:, None]
-    var *= np.float32(1.0 / x.shape[-1])
+    var *= inv_d
     var += np.float32(eps)
     np.sqrt(var, out=var)
-    out /= var
+    np.divide(np.float32(1), var, out=var)
+    out *= var
     return out
 
 
