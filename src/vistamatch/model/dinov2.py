@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import WeightsError
+from .backend import select_backend
 from .config import (
     OPTIONAL_KEYS,
     Dinov2Config,
@@ -19,8 +20,7 @@ from .config import (
     config_from_state_dict,
 )
 from .keys import to_released
-from .ops import gelu_, layer_norm, normalize, silu_mul_, softmax_numerator_
-from .backend import select_backend
+from .ops import layer_norm, normalize, silu_mul_, softmax_numerator_
 from .parallel import Runner, column_chunks, row_chunks
 from .posembed import interpolation_options, patch_position_table
 from .weights import read_weights
@@ -34,7 +34,9 @@ class _Layer:
     projection after it, the attention scale into the query columns, LayerScale into the output
     projections."""
 
-    w_qkv: np.ndarray  # (D, 3D): query | key | value
+    w_qkv: (
+        np.ndarray
+    )  # (D, 3D): per head group, that group's query | key | value columns
     b_qkv: np.ndarray  # (3D,)
     w_o: np.ndarray  # (D, D)
     b_o: np.ndarray
@@ -104,6 +106,12 @@ class Dinov2:
         self.fingerprint = fingerprint(weights, config)
         self._runner = Runner(threads)
         self._kernels = select_backend(backend)
+        # head groups: the most threads that divide the heads evenly
+        self._head_groups = max(
+            g
+            for g in range(1, self._runner.threads + 1)
+            if config.num_attention_heads % g == 0
+        )
         self._prepare(weights)
         self._pos_cache: dict[tuple[int, int, bool], np.ndarray] = {}
         self._pos_lock = threading.Lock()
@@ -139,15 +147,17 @@ class Dinov2:
             att = p + "attention.attention."
             ln1 = (sd[p + "norm1.weight"], sd[p + "norm1.bias"])
             ln2 = (sd[p + "norm2.weight"], sd[p + "norm2.bias"])
-            w_qkv, b_qkv = _linear(
-                np.concatenate(
-                    [sd[att + n + ".weight"] for n in ("query", "key", "value")]
-                ),
-                np.concatenate(
-                    [sd[att + n + ".bias"] for n in ("query", "key", "value")]
-                ),
-                ln=ln1,
-                out_scale=qkv_scale,
+            w_qkv, b_qkv = self._group_columns(
+                *_linear(
+                    np.concatenate(
+                        [sd[att + n + ".weight"] for n in ("query", "key", "value")]
+                    ),
+                    np.concatenate(
+                        [sd[att + n + ".bias"] for n in ("query", "key", "value")]
+                    ),
+                    ln=ln1,
+                    out_scale=qkv_scale,
+                )
             )
             ls1 = sd[p + "layer_scale1.lambda1"].astype(np.float64)
             ls2 = sd[p + "layer_scale2.lambda1"].astype(np.float64)
@@ -165,6 +175,24 @@ class Dinov2:
             self._layers.append(
                 _Layer(w_qkv, b_qkv, w_o, b_o, w_in, b_in, w_out, b_out)
             )
+
+    def _group_columns(
+        self, w: np.ndarray, bias: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Reorder Q | K | V columns into one block per head group (queries, keys, values of the
+        group's heads), so that a thread computes exactly the columns its attention reads."""
+        d, hd = self.config.hidden_size, self.config.head_dim
+        heads_per_group = self.config.num_attention_heads // self._head_groups
+        order = np.concatenate(
+            [
+                np.arange(
+                    part * d + first * hd, part * d + (first + heads_per_group) * hd
+                )
+                for first in range(0, self.config.num_attention_heads, heads_per_group)
+                for part in range(3)
+            ]
+        )
+        return _f32(w[:, order]), _f32(bias[order])
 
     # -- forward --------------------------------------------------------------------------
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -258,35 +286,34 @@ class Dinov2:
         kernels, threads = self._kernels, self._runner.threads
         x = h.reshape(b * t, d)
 
+        # each thread projects the queries, keys and values of its own heads, then attends with them
+        groups = self._head_groups
+        width = 3 * d // groups  # columns per group
+        per_group = heads // groups
+        normed = self._normalized(x)
         qkv = np.empty((b * t, 3 * d), np.float32)
-        self._linear(self._normalized(x), layer.w_qkv, layer.b_qkv, qkv)
-
         tq = 1 if cls_only else t
-        per_head = qkv.reshape(b, t, 3, heads, hd)
         ctx = np.empty((b, tq, heads, hd), np.float32)
 
-        def attend(piece: tuple[int, slice]) -> None:  # one image, a group of heads
-            i, hs = piece
-            # queries (g, Tq, hd), already scaled; keys (g, hd, T); values (g, T, hd)
-            q = per_head[i, :tq, 0, hs].transpose(1, 0, 2)
-            k = per_head[i, :, 1, hs].transpose(1, 2, 0)
-            v = per_head[i, :, 2, hs].transpose(1, 0, 2)
-            scores = np.matmul(q, k)  # (g, Tq, T)
-            sums = softmax_numerator_(scores, kernels.exp_)
-            out = ctx[i, :, hs].transpose(1, 0, 2)  # (g, Tq, hd) view
-            np.matmul(scores, v, out=out)
-            out /= sums
+        def project_and_attend(g: int) -> None:
+            cols = slice(g * width, (g + 1) * width)
+            out = qkv[:, cols]
+            kernels.gemm(normed, layer.w_qkv[:, cols], out)
+            out += layer.b_qkv[cols]
+            mine = out.reshape(b, t, 3, per_group, hd)
+            hs = slice(g * per_group, (g + 1) * per_group)
+            for i in range(b):
+                # queries (g, Tq, hd), already scaled; keys (g, hd, T); values (g, T, hd)
+                q = mine[i, :tq, 0].transpose(1, 0, 2)
+                k = mine[i, :, 1].transpose(1, 2, 0)
+                v = mine[i, :, 2].transpose(1, 0, 2)
+                scores = np.matmul(q, k)  # (g, Tq, T)
+                sums = softmax_numerator_(scores, kernels.exp_)
+                att = ctx[i, :, hs].transpose(1, 0, 2)  # (g, Tq, hd) view
+                np.matmul(scores, v, out=att)
+                att /= sums
 
-        # one group of heads per thread and image: batched calls, few of them (each takes the GIL)
-        group = -(-heads // threads)
-        self._runner.run(
-            attend,
-            [
-                (i, slice(g, g + group))
-                for i in range(b)
-                for g in range(0, heads, group)
-            ],
-        )
+        self._runner.run(project_and_attend, range(groups))
 
         # the residual stream (B*Tq, D), updated in place
         resid = np.ascontiguousarray(h[:, 0]) if cls_only else x
