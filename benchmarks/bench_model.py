@@ -92,6 +92,7 @@ def worker(side: str, out: Path) -> None:
     weights = random_state_dict(config, seed=0)
     if side != "torch":
         model = Dinov2(weights, config, threads=ARGS.threads, backend=side)
+        assert model.backend == side
         info = "our thread pool" if model._runner.parallel else "BLAS threads"
         run = model
     else:

@@ -116,6 +116,11 @@ class Dinov2:
         self._pos_cache: dict[tuple[int, int, bool], np.ndarray] = {}
         self._pos_lock = threading.Lock()
 
+    @property
+    def backend(self) -> str:
+        """Who runs the heavy kernels: "mkl" or "numpy" (see backend.py)."""
+        return self._kernels.name
+
     # -- weights --------------------------------------------------------------------------
     def _prepare(self, sd: Mapping[str, np.ndarray]) -> None:
         c = self.config

@@ -35,6 +35,7 @@ class LoadedEngine:
     engine: "SearchEngine"
     weights: str
     fingerprint: str | None
+    model_backend: str  # "mkl" or "numpy"
     dim: int
     gallery_size: int
     built_at: str | None  # from the index manifest
@@ -73,6 +74,7 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         engine=engine,
         weights=str(weights),
         fingerprint=model.fingerprint,
+        model_backend=model.backend,
         dim=index.dim,
         gallery_size=index.size,
         built_at=index.manifest.built_at if index.manifest else None,

@@ -23,6 +23,7 @@ async def stats(state: State) -> dict:
             "dim": loaded.dim,
             "weights": loaded.weights,
             "weights_fingerprint": loaded.fingerprint,
+            "model_backend": loaded.model_backend,
             "index_built_at": loaded.built_at,
             "index_build_seconds": loaded.build_seconds,
         }
