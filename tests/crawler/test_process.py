@@ -57,9 +57,12 @@ def run_to_end(args: list[str]) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_resume_after_the_process_is_stopped(tmp_path, image_host, stop):
     image_host.delay_s = 0.05
-    source, urls = mixed_list(tmp_path, image_host, good=60, seed=3)
+    # the target is far enough beyond the 12 images awaited that the crawl cannot finish before the
+    # signal lands, even when this process is slow to notice the 12th (a busy CI machine)
+    target = 120
+    source, urls = mixed_list(tmp_path, image_host, good=150, seed=3)
     gallery = tmp_path / "gallery"
-    args = [*CRAWL, "--csv", str(source), "--out", str(gallery), "--target", "40", "--workers", "6", *TEST_FLAGS]
+    args = [*CRAWL, "--csv", str(source), "--out", str(gallery), "--target", str(target), "--workers", "6", *TEST_FLAGS]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_images(gallery, 12, proc)
     proc.send_signal(stop)
@@ -73,7 +76,7 @@ def test_resume_after_the_process_is_stopped(tmp_path, image_host, stop):
     # right after the stop: every visible file is a whole image (temp files are hidden, cleaned next run)
     before = {p.name: p.read_bytes() for p in numbered_images(gallery)}
     assert not [p.name for p in gallery.iterdir() if p.name.endswith(".tmp") and not p.name.startswith(".")]
-    assert len(assert_valid_gallery_visible(gallery)) == len(before) < 40
+    assert len(assert_valid_gallery_visible(gallery)) == len(before) < target
     finished = journaled_urls(gallery)
     assert finished, "the journal recorded the finished rows"
     hits_at_stop = dict(image_host.hits)
@@ -82,7 +85,7 @@ def test_resume_after_the_process_is_stopped(tmp_path, image_host, stop):
     assert second.returncode == 0, second.stderr
     assert "stopped: target reached" in second.stdout
     images = assert_valid_gallery(gallery)
-    assert len(images) == 40
+    assert len(images) == target
     for url in finished:  # no finished row was tried again
         assert image_host.hits.get(path_of(url), 0) == hits_at_stop.get(path_of(url), 0), url
     for name, data in before.items():  # no name reused, no file overwritten
