@@ -47,13 +47,30 @@ def test_silu_gate_handles_extremes_without_warnings():
     np.testing.assert_allclose(gate[0], expected, rtol=1e-6, atol=1e-30)
 
 
-def test_softmax_numerator_and_layer_norm():
+@pytest.mark.parametrize(
+    "scale, offset, low_row, shifted",
+    [
+        (3, 0, 0, False),  # small scores: exponentiated as they are
+        (3, 0, -30, False),  # a low row, still safe (first score >= -40)
+        (30, 0, 0, True),  # some scores above 60: shifted by each row's max
+        (3, 200, 0, True),  # would overflow without the shift
+        (3, 0, -70, True),  # a row that would vanish without the shift
+    ],
+)
+def test_softmax_numerator(scale, offset, low_row, shifted):
     rng = np.random.default_rng(0)
-    s = (rng.standard_normal((3, 5, 7)) * 30).astype(np.float32)
+    s = (rng.standard_normal((3, 5, 7)) * scale + offset).astype(np.float32)
+    s[1, 2] += low_row
     ref = np.exp(s.astype(np.float64) - s.max(-1, keepdims=True))
     ref /= ref.sum(-1, keepdims=True)
     sums = softmax_numerator_(s)
+    assert np.all(np.isfinite(sums)) and np.all(sums > 0)
     np.testing.assert_allclose(s / sums, ref, rtol=1e-5, atol=1e-7)
+    assert np.allclose(s.max(-1), 1.0) == shifted
+
+
+def test_layer_norm():
+    rng = np.random.default_rng(0)
     x = (rng.standard_normal((4, 64)) * 5 + 3).astype(np.float32)
     w, b = (
         rng.standard_normal(64).astype(np.float32),
