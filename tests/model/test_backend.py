@@ -36,6 +36,19 @@ def test_gemm_on_column_blocks(name, accumulate):
 
 
 @pytest.mark.parametrize("name", BACKENDS)
+def test_affine_adds_the_bias_once(name):
+    rng = _rng()
+    a = rng.standard_normal((9, 40)).astype(np.float32)
+    w = rng.standard_normal((40, 64)).astype(np.float32)
+    bias = rng.standard_normal(64).astype(np.float32)
+    out = np.full((9, 64), 7.0, np.float32)  # whatever was there is overwritten
+    select_backend(name).affine(a, w[:, 16:48], bias[16:48], out[:, 16:48])
+    expected = a.astype(np.float64) @ w[:, 16:48].astype(np.float64) + bias[16:48]
+    np.testing.assert_allclose(out[:, 16:48], expected, rtol=1e-5, atol=1e-4)
+    assert np.all(out[:, :16] == 7.0) and np.all(out[:, 48:] == 7.0)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
 def test_gelu_is_exact_erf_gelu(name):
     x = (_rng().standard_normal((64, 300)) * 4).astype(np.float32)
     x[0, :4] = [0.0, -20.0, 20.0, -1e-30]

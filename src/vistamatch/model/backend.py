@@ -34,6 +34,13 @@ class NumpyKernels:
         else:
             np.matmul(a, b, out=out)
 
+    def affine(
+        self, a: np.ndarray, b: np.ndarray, bias: np.ndarray, out: np.ndarray
+    ) -> None:
+        """out = a @ b + bias (bias: one value per column)."""
+        self.gemm(a, b, out)
+        out += bias
+
     def gelu_(self, x: np.ndarray) -> None:
         """Exact (erf) GELU in place."""
         gelu_(x)
@@ -92,6 +99,13 @@ class MklKernels(NumpyKernels):
             1.0 if accumulate else 0.0,
             out.ctypes.data, out.strides[0] // 4,
         )  # fmt: skip
+
+    def affine(
+        self, a: np.ndarray, b: np.ndarray, bias: np.ndarray, out: np.ndarray
+    ) -> None:
+        """The bias is written first and the product added to it: no second pass over `out`."""
+        out[...] = bias
+        self.gemm(a, b, out, accumulate=True)
 
     def gelu_(self, x: np.ndarray) -> None:
         """x * Phi(x) with MKL's normal CDF (max abs error ~4e-7, as the NumPy one)."""

@@ -303,8 +303,7 @@ class Dinov2:
         def project_and_attend(g: int) -> None:
             cols = slice(g * width, (g + 1) * width)
             out = qkv[:, cols]
-            kernels.gemm(normed, layer.w_qkv[:, cols], out)
-            out += layer.b_qkv[cols]
+            kernels.affine(normed, layer.w_qkv[:, cols], layer.b_qkv[cols], out)
             mine = out.reshape(b, t, 3, per_group, hd)
             hs = slice(g * per_group, (g + 1) * per_group)
             for i in range(b):
@@ -340,14 +339,12 @@ class Dinov2:
                 buf = np.empty((len(normed), 2 * w), np.float32)
                 for half, cols in enumerate((cs, slice(cs.start + f, cs.stop + f))):
                     part = buf[:, half * w : (half + 1) * w]
-                    kernels.gemm(normed, layer.w_in[:, cols], part)
-                    part += layer.b_in[cols]
+                    kernels.affine(normed, layer.w_in[:, cols], layer.b_in[cols], part)
                 silu_mul_(buf[:, :w], buf[:, w:])
                 hidden[j] = buf[:, :w]
             else:
                 buf = np.empty((len(normed), w), np.float32)
-                kernels.gemm(normed, layer.w_in[:, cs], buf)
-                buf += layer.b_in[cs]
+                kernels.affine(normed, layer.w_in[:, cs], layer.b_in[cs], buf)
                 kernels.gelu_(buf)
                 hidden[j] = buf
 

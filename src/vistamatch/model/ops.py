@@ -85,7 +85,9 @@ def softmax_numerator_(scores: np.ndarray, exp_=exp_no_subnormals_) -> np.ndarra
     returns the row sums (softmax = scores / sums). exp_: an in-place exp that leaves no subnormals.
 
     Dividing later, on the (much smaller) attention output, saves a pass over the scores."""
-    if not (scores.max() <= _UNSHIFTED_MAX and scores[..., 0].min() >= _UNSHIFTED_ROW_FLOOR):
+    if not (
+        scores.max() <= _UNSHIFTED_MAX and scores[..., 0].min() >= _UNSHIFTED_ROW_FLOOR
+    ):
         scores -= scores.max(axis=-1, keepdims=True)
     exp_(scores)
     return np.matmul(scores, np.ones(scores.shape[-1], np.float32))[..., None]
