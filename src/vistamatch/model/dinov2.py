@@ -283,8 +283,9 @@ class Dinov2:
     ) -> np.ndarray:
         """One pre-norm encoder block on (B, T, D) tokens; cls_only keeps just the CLS row's output.
 
-        The weight matmuls run on column blocks (each thread packs only its share of the weights),
-        attention on (image, head group) pieces, LayerNorm on row chunks."""
+        Each thread takes one group of heads for the Q/K/V projection and attention, then one block
+        of output columns for each other weight matmul (it packs only its share of the weights);
+        LayerNorm runs on row chunks."""
         c = self.config
         b, t, d = h.shape
         heads, hd = c.num_attention_heads, c.head_dim
@@ -321,9 +322,7 @@ class Dinov2:
 
         # the residual stream (B*Tq, D), updated in place
         resid = np.ascontiguousarray(h[:, 0]) if cls_only else x
-        self._linear(
-            ctx.reshape(b * tq, d), layer.w_o, layer.b_o, resid, accumulate=True
-        )
+        self._add_linear(ctx.reshape(b * tq, d), layer.w_o, layer.b_o, resid)
 
         # MLP: each thread expands its share of the hidden units into a buffer of its own (fc1
         # columns, bias, activation); fc2 then sums the contributions of every share.
@@ -349,7 +348,7 @@ class Dinov2:
                 hidden[j] = buf
 
         self._runner.run(expand, range(len(shares)))
-        self._linear(hidden, layer.w_out, layer.b_out, resid, accumulate=True)
+        self._add_linear(hidden, layer.w_out, layer.b_out, resid)
         return resid.reshape(b, tq, d)
 
     def _normalized(self, x: np.ndarray) -> np.ndarray:
@@ -363,28 +362,26 @@ class Dinov2:
         self._runner.run(norm, row_chunks(len(x), self._runner.threads))
         return out
 
-    def _linear(
+    def _add_linear(
         self,
         a: np.ndarray | list[np.ndarray],
         w: np.ndarray,
         bias: np.ndarray,
         out: np.ndarray,
-        *,
-        accumulate: bool = False,
     ) -> None:
-        """out (+)= a @ w + bias, one block of output columns per thread. `a` may also be given as
-        column shares [a0, a1, ...] (a = their side-by-side concatenation), each meeting its rows of w.
-        """
+        """out += a @ w + bias (a residual update), one block of output columns per thread. `a` may
+        also be given as column shares [a0, a1, ...] (a = their side-by-side concatenation), each
+        meeting its rows of w."""
         shares = a if isinstance(a, list) else [a]
         gemm = self._kernels.gemm
 
         def block(cs: slice) -> None:
             o = out[:, cs]
             first = 0
-            for i, share in enumerate(shares):
+            for share in shares:
                 rows = slice(first, first + share.shape[1])
                 first = rows.stop
-                gemm(share, w[rows, cs], o, accumulate or i > 0)
+                gemm(share, w[rows, cs], o, accumulate=True)
             o += bias[cs]
 
         self._runner.run(block, column_chunks(w.shape[1], self._runner.threads))
