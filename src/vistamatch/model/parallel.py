@@ -1,8 +1,9 @@
 """Running the forward pass on several cores.
 
-The work of a layer is cut into independent pieces (row chunks for the token-wise steps, image x
-head groups for attention) and handed to a thread pool; NumPy releases the GIL in matmuls and
-ufuncs, so the pieces run side by side, element-wise steps included. BLAS is switched to one
+The work of a layer is cut into independent pieces (a group of heads for the Q/K/V projection and
+attention, a block of output columns for the other weight matmuls, row chunks for LayerNorm) and
+shared between the calling thread and a small pool; NumPy (and ctypes, for the MKL kernels)
+release the GIL, so the pieces run side by side, element-wise steps included. BLAS is switched to one
 thread meanwhile (OpenBLAS, found through /proc/self/maps), otherwise its own threads would fight
 ours. Where BLAS cannot be controlled the pieces run one after another and BLAS threads itself.
 """
