@@ -105,6 +105,14 @@ def _live_reference(transformers_module, fields: dict, seed: int):
     return build_reference(fields, seed)
 
 
+def _reference_output(ref, x: np.ndarray):
+    """transformers' output for a NumPy batch (pooler_output is the CLS after the final norm)."""
+    import torch
+
+    with torch.no_grad():
+        return ref(pixel_values=torch.from_numpy(x))
+
+
 LIVE_FAMILIES = {
     "dinov2-mlp": {"use_swiglu_ffn": False},
     "dinov2-swiglu": {"use_swiglu_ffn": True},
@@ -118,7 +126,6 @@ LIVE_SHAPES = [(2, 224, 224), (2, 224, 308), (2, 98, 140), (1, 308, 224)]
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("family", list(LIVE_FAMILIES))
 def test_live_against_transformers(transformers_module, tmp_path, family, backend):
-    import torch
 
     fields = dict(
         hidden_size=64,
@@ -136,8 +143,7 @@ def test_live_against_transformers(transformers_module, tmp_path, family, backen
     )  # a save_pretrained file carries no head count
     for shape in LIVE_SHAPES:
         x = parity_input(*shape, seed=3)
-        with torch.no_grad():
-            out = ref(pixel_values=torch.from_numpy(x))
+        out = _reference_output(ref, x)
         assert_close(model(x), out.pooler_output.numpy())
         feats = model.forward_features(x)
         r = fields.get("num_register_tokens", 0)
@@ -162,7 +168,6 @@ def test_live_against_transformers(transformers_module, tmp_path, family, backen
 def test_live_facebookresearch_option(transformers_module, tmp_path):
     import types
 
-    import torch
     from make_parity_fixtures import facebookresearch_interpolation
 
     fields = {
@@ -183,16 +188,12 @@ def test_live_facebookresearch_option(transformers_module, tmp_path):
     )
     for shape in LIVE_SHAPES:
         x = parity_input(*shape, seed=5)
-        with torch.no_grad():
-            assert_close(
-                model(x), ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy()
-            )
+        assert_close(model(x), _reference_output(ref, x).pooler_output.numpy())
 
 
 @pytest.mark.torch
 def test_live_giant_layout(transformers_module, tmp_path):
     """ViT-g/14's real widths (SwiGLU 4096 from mlp_ratio 4), one layer, read without metadata."""
-    import torch
 
     fields = {
         "hidden_size": 1536,
@@ -209,10 +210,7 @@ def test_live_giant_layout(transformers_module, tmp_path):
         4096,
     )
     x = parity_input(1, 70, 98, seed=2)
-    with torch.no_grad():
-        assert_close(
-            model(x), ref(pixel_values=torch.from_numpy(x)).pooler_output.numpy()
-        )
+    assert_close(model(x), _reference_output(ref, x).pooler_output.numpy())
 
 
 def test_golden_inputs_are_not_trivial():
