@@ -100,6 +100,10 @@ def test_environment_variable_picks_the_backend(monkeypatch):
     monkeypatch.setenv("VISTAMATCH_BACKEND", "numpy")
     assert isinstance(select_backend(), NumpyKernels)
     assert not isinstance(select_backend(), MklKernels)
+    monkeypatch.setenv("VISTAMATCH_BACKEND", "cuda")  # read even where MKL is not installed
+    with pytest.raises(ValueError, match="unknown backend 'cuda'"):
+        select_backend()
+    assert select_backend("numpy").name == "numpy"  # an explicit choice wins over the variable
 
 
 def test_without_mkl_auto_falls_back_and_mkl_says_what_to_install(monkeypatch):
