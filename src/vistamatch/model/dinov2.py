@@ -105,6 +105,7 @@ class Dinov2:
         weights = {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}
         self.fingerprint = fingerprint(weights, config)
         self._runner = Runner(threads)
+        self._serial = Runner(1)  # for a thread that encodes images on its own
         self._kernels = select_backend(backend)
         # head groups: the most threads that divide the heads evenly
         self._head_groups = max(
@@ -202,12 +203,8 @@ class Dinov2:
     # -- forward --------------------------------------------------------------------------
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(B, 3, H, W) float32 -> (B, D) CLS after the final LayerNorm."""
-        with self._runner.session():
-            h = self._embed(x)
-            for layer in self._layers[:-1]:
-                h = self._block(h, layer)
-            # only the CLS row of the last block reaches the output
-            cls = self._block(h, self._layers[-1], cls_only=True)
+        # only the CLS row of the last block reaches the output
+        cls = self._encode(x, cls_only=True)
         return layer_norm(
             cls.reshape(-1, self.config.hidden_size),
             self._ln_w,
@@ -217,10 +214,7 @@ class Dinov2:
 
     def forward_features(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """cls_token (B, D), register_tokens (B, R, D), patch_tokens (B, N, D): all after the final LayerNorm."""
-        with self._runner.session():
-            h = self._embed(x)
-            for layer in self._layers:
-                h = self._block(h, layer)
+        h = self._encode(x, cls_only=False)
         b, t, d = h.shape
         normed = layer_norm(
             h.reshape(b * t, d), self._ln_w, self._ln_b, self.config.layer_norm_eps
@@ -232,21 +226,55 @@ class Dinov2:
             "patch_tokens": normed[:, 1 + r :],
         }
 
-    def _embed(self, x: np.ndarray) -> np.ndarray:
-        """(B, C, H, W) -> (B, 1 + R + N, D) tokens: [CLS, registers, patches] with positions added."""
+    def _encode(self, x: np.ndarray, cls_only: bool) -> np.ndarray:
+        """(B, C, H, W) -> (B, T, D) tokens after the last block (T = 1 when cls_only).
+
+        With at least one image per thread, each thread encodes its own images from start to end
+        (no hand-offs between steps, every step parallel); images left over are shared step by step.
+        """
+        x = self._check_input(x)
+        threads = self._runner.threads
+        whole = len(x) - len(x) % threads if threads > 1 else 0
+        pieces: list[np.ndarray] = []
+        with self._runner.session():
+            if whole:
+                shares = np.array_split(x[:whole], threads)
+                encoded = [shares[0]] * threads
+
+                def encode_share(j: int) -> None:
+                    encoded[j] = self._encode_with(shares[j], cls_only, self._serial)
+
+                self._runner.run(encode_share, range(threads))
+                pieces += encoded
+            if whole < len(x):
+                pieces.append(self._encode_with(x[whole:], cls_only, self._runner))
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def _encode_with(self, x: np.ndarray, cls_only: bool, runner: Runner) -> np.ndarray:
+        h = self._embed(x)
+        for layer in self._layers[:-1]:
+            h = self._block(h, layer, runner)
+        return self._block(h, self._layers[-1], runner, cls_only=cls_only)
+
+    def _check_input(self, x: np.ndarray) -> np.ndarray:
         c = self.config
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 4 or x.shape[1] != c.num_channels:
             raise ValueError(
                 f"expected a (B, {c.num_channels}, H, W) array, got shape {x.shape}"
             )
+        if x.shape[2] < c.patch_size or x.shape[3] < c.patch_size:
+            raise ValueError(
+                f"image {x.shape[2]}x{x.shape[3]} is smaller than one {c.patch_size}x{c.patch_size} patch"
+            )
+        return x
+
+    def _embed(self, x: np.ndarray) -> np.ndarray:
+        """(B, C, H, W) -> (B, 1 + R + N, D) tokens: [CLS, registers, patches] with positions added."""
+        c = self.config
         b, ch, height, width = x.shape
         p = c.patch_size
         gh, gw = height // p, width // p
-        if gh == 0 or gw == 0:
-            raise ValueError(
-                f"image {height}x{width} is smaller than one {p}x{p} patch"
-            )
         # the stride-p convolution as one matmul over flattened patches (remainder pixels dropped, as torch)
         patches = (
             x[:, :, : gh * p, : gw * p]
@@ -279,7 +307,7 @@ class Dinov2:
         return table
 
     def _block(
-        self, h: np.ndarray, layer: _Layer, cls_only: bool = False
+        self, h: np.ndarray, layer: _Layer, runner: Runner, cls_only: bool = False
     ) -> np.ndarray:
         """One pre-norm encoder block on (B, T, D) tokens; cls_only keeps just the CLS row's output.
 
@@ -289,14 +317,14 @@ class Dinov2:
         c = self.config
         b, t, d = h.shape
         heads, hd = c.num_attention_heads, c.head_dim
-        kernels, threads = self._kernels, self._runner.threads
+        kernels, threads = self._kernels, runner.threads
         x = h.reshape(b * t, d)
 
         # each thread projects the queries, keys and values of its own heads, then attends with them
         groups = self._head_groups
         width = 3 * d // groups  # columns per group
         per_group = heads // groups
-        normed = self._normalized(x)
+        normed = self._normalized(x, runner)
         qkv = np.empty((b * t, 3 * d), np.float32)
         tq = 1 if cls_only else t
         ctx = np.empty((b, tq, heads, hd), np.float32)
@@ -318,15 +346,15 @@ class Dinov2:
                 np.matmul(scores, v, out=att)
                 att /= sums
 
-        self._runner.run(project_and_attend, range(groups))
+        runner.run(project_and_attend, range(groups))
 
         # the residual stream (B*Tq, D), updated in place
         resid = np.ascontiguousarray(h[:, 0]) if cls_only else x
-        self._add_linear(ctx.reshape(b * tq, d), layer.w_o, layer.b_o, resid)
+        self._add_linear(ctx.reshape(b * tq, d), layer.w_o, layer.b_o, resid, runner)
 
         # MLP: each thread expands its share of the hidden units into a buffer of its own (fc1
         # columns, bias, activation); fc2 then sums the contributions of every share.
-        normed = self._normalized(resid)
+        normed = self._normalized(resid, runner)
         f = c.intermediate_size
         shares = column_chunks(f, threads)
         hidden: list[np.ndarray] = [np.empty(0, np.float32)] * len(shares)
@@ -347,11 +375,11 @@ class Dinov2:
                 kernels.gelu_(buf)
                 hidden[j] = buf
 
-        self._runner.run(expand, range(len(shares)))
-        self._add_linear(hidden, layer.w_out, layer.b_out, resid)
+        runner.run(expand, range(len(shares)))
+        self._add_linear(hidden, layer.w_out, layer.b_out, resid, runner)
         return resid.reshape(b, tq, d)
 
-    def _normalized(self, x: np.ndarray) -> np.ndarray:
+    def _normalized(self, x: np.ndarray, runner: Runner) -> np.ndarray:
         """LayerNorm without its affine part (folded into the next weights), on row chunks."""
         out = np.empty_like(x)
         eps = self.config.layer_norm_eps
@@ -359,7 +387,7 @@ class Dinov2:
         def norm(rows: slice) -> None:
             normalize(x[rows], eps, out=out[rows])
 
-        self._runner.run(norm, row_chunks(len(x), self._runner.threads))
+        runner.run(norm, row_chunks(len(x), runner.threads))
         return out
 
     def _add_linear(
@@ -368,6 +396,7 @@ class Dinov2:
         w: np.ndarray,
         bias: np.ndarray,
         out: np.ndarray,
+        runner: Runner,
     ) -> None:
         """out += a @ w + bias (a residual update), one block of output columns per thread. `a` may
         also be given as column shares [a0, a1, ...] (a = their side-by-side concatenation), each
@@ -384,7 +413,7 @@ class Dinov2:
                 gemm(share, w[rows, cs], o, accumulate=True)
             o += bias[cs]
 
-        self._runner.run(block, column_chunks(w.shape[1], self._runner.threads))
+        runner.run(block, column_chunks(w.shape[1], runner.threads))
 
 
 def load_model(
