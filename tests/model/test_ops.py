@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from vistamatch.model import load_model
 from vistamatch.model.ops import gelu_, layer_norm, silu_mul_, softmax_numerator_
 from vistamatch.model.parallel import Runner, _blas, column_chunks, row_chunks
 
+from .backends import BACKENDS
 from .parity_cases import parity_input
 
 GRID = np.concatenate(
@@ -121,6 +123,36 @@ def test_threads_do_not_change_the_result(tiny_weights):
     one = load_model(tiny_weights, threads=1)(x)
     two = load_model(tiny_weights, threads=2)(x)
     np.testing.assert_allclose(two, one, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_batch_is_shared_image_by_image_then_step_by_step(
+    tiny_weights, backend, monkeypatch
+):
+    model = load_model(tiny_weights, threads=2, backend=backend)
+    if model._runner.threads != 2:
+        pytest.skip("this NumPy's BLAS is not OpenBLAS: the model runs its pieces in order")
+    calls = []
+    encode_with = model._encode_with
+
+    def recording(x, cls_only, runner):
+        calls.append((len(x), runner.threads, threading.get_ident()))
+        return encode_with(x, cls_only, runner)
+
+    monkeypatch.setattr(model, "_encode_with", recording)
+    x = parity_input(5, 98, 126)
+    cls = model(x)
+    # two images per thread, each thread on its own, then the fifth image with both threads
+    assert sorted(calls[:2]) == sorted([(2, 1, calls[0][2]), (2, 1, calls[1][2])])
+    assert calls[0][2] != calls[1][2]
+    assert calls[2][:2] == (1, 2)
+    one_by_one = np.concatenate([model(x[i : i + 1]) for i in range(5)])
+    np.testing.assert_allclose(cls, one_by_one, atol=1e-5)
+    features = model.forward_features(x[:4])
+    for i in range(4):
+        alone = model.forward_features(x[i : i + 1])
+        for name in ("cls_token", "patch_tokens"):
+            np.testing.assert_allclose(features[name][i], alone[name][0], atol=1e-5)
 
 
 def test_blas_threads_are_restored_after_a_forward_pass(tiny_weights):
