@@ -311,30 +311,45 @@ class Dinov2:
     ) -> np.ndarray:
         """One pre-norm encoder block on (B, T, D) tokens; cls_only keeps just the CLS row's output.
 
-        Each thread takes one group of heads for the Q/K/V projection and attention, then one block
-        of output columns for each other weight matmul (it packs only its share of the weights);
-        LayerNorm runs on row chunks."""
+        Two steps per thread, each ending in a residual update: attention (one group of heads:
+        its Q/K/V columns, attention, and its rows of the output projection) and the MLP (one share
+        of the hidden units: its fc1 columns, activation, and its rows of fc2). Each thread thus
+        packs only its share of the weights. One share adds straight into the residual stream, the
+        others into buffers of their own, summed after the step (on one thread, all add straight)."""
         c = self.config
         b, t, d = h.shape
         heads, hd = c.num_attention_heads, c.head_dim
         kernels, threads = self._kernels, runner.threads
         x = h.reshape(b * t, d)
-
-        # each thread projects the queries, keys and values of its own heads, then attends with them
-        groups = self._head_groups
-        width = 3 * d // groups  # columns per group
-        per_group = heads // groups
-        normed = self._normalized(x, runner)
-        qkv = np.empty((b * t, 3 * d), np.float32)
         tq = 1 if cls_only else t
-        ctx = np.empty((b, tq, heads, hd), np.float32)
+        normed = self._normalized(x, runner)
+        # the residual stream (B*Tq, D), updated in place
+        resid = np.ascontiguousarray(h[:, 0]) if cls_only else x
+        partials: dict[int, np.ndarray] = {}
 
-        def project_and_attend(g: int) -> None:
+        def add_to_residual(share: int, a: np.ndarray, w: np.ndarray) -> None:
+            if threads == 1 or share == 0:
+                kernels.gemm(a, w, resid, accumulate=True)
+            else:
+                partials[share] = np.empty_like(resid)
+                kernels.gemm(a, w, partials[share])
+
+        def gather(bias: np.ndarray) -> None:
+            for partial in [*partials.values(), bias]:
+                np.add(resid, partial, out=resid)
+            partials.clear()
+
+        groups = self._head_groups
+        width = 3 * d // groups  # Q/K/V columns per group
+        per_group = heads // groups
+        qkv = np.empty((b * t, 3 * d), np.float32)
+
+        def attend(g: int) -> None:
             cols = slice(g * width, (g + 1) * width)
             out = qkv[:, cols]
             kernels.affine(normed, layer.w_qkv[:, cols], layer.b_qkv[cols], out)
             mine = out.reshape(b, t, 3, per_group, hd)
-            hs = slice(g * per_group, (g + 1) * per_group)
+            ctx = np.empty((b, tq, per_group, hd), np.float32)
             for i in range(b):
                 # queries (g, Tq, hd), already scaled; keys (g, hd, T); values (g, T, hd)
                 q = mine[i, :tq, 0].transpose(1, 0, 2)
@@ -342,24 +357,20 @@ class Dinov2:
                 v = mine[i, :, 2].transpose(1, 0, 2)
                 scores = np.matmul(q, k)  # (g, Tq, T)
                 sums = softmax_numerator_(scores, kernels.exp_)
-                att = ctx[i, :, hs].transpose(1, 0, 2)  # (g, Tq, hd) view
+                att = ctx[i].transpose(1, 0, 2)  # (g, Tq, hd) view
                 np.matmul(scores, v, out=att)
                 att /= sums
+            rows = slice(g * per_group * hd, (g + 1) * per_group * hd)
+            add_to_residual(g, ctx.reshape(b * tq, per_group * hd), layer.w_o[rows])
 
-        runner.run(project_and_attend, range(groups))
+        runner.run(attend, range(groups))
+        gather(layer.b_o)
 
-        # the residual stream (B*Tq, D), updated in place
-        resid = np.ascontiguousarray(h[:, 0]) if cls_only else x
-        self._add_linear(ctx.reshape(b * tq, d), layer.w_o, layer.b_o, resid, runner)
-
-        # MLP: each thread expands its share of the hidden units into a buffer of its own (fc1
-        # columns, bias, activation); fc2 then sums the contributions of every share.
         normed = self._normalized(resid, runner)
         f = c.intermediate_size
         shares = column_chunks(f, threads)
-        hidden: list[np.ndarray] = [np.empty(0, np.float32)] * len(shares)
 
-        def expand(j: int) -> None:
+        def mlp(j: int) -> None:
             cs = shares[j]
             w = cs.stop - cs.start
             if c.use_swiglu_ffn:  # weights are gate | up
@@ -368,15 +379,15 @@ class Dinov2:
                     part = buf[:, half * w : (half + 1) * w]
                     kernels.affine(normed, layer.w_in[:, cols], layer.b_in[cols], part)
                 silu_mul_(buf[:, :w], buf[:, w:])
-                hidden[j] = buf[:, :w]
+                hidden = buf[:, :w]
             else:
-                buf = np.empty((len(normed), w), np.float32)
-                kernels.affine(normed, layer.w_in[:, cs], layer.b_in[cs], buf)
-                kernels.gelu_(buf)
-                hidden[j] = buf
+                hidden = np.empty((len(normed), w), np.float32)
+                kernels.affine(normed, layer.w_in[:, cs], layer.b_in[cs], hidden)
+                kernels.gelu_(hidden)
+            add_to_residual(j, hidden, layer.w_out[cs])
 
-        runner.run(expand, range(len(shares)))
-        self._add_linear(hidden, layer.w_out, layer.b_out, resid, runner)
+        runner.run(mlp, range(len(shares)))
+        gather(layer.b_out)
         return resid.reshape(b, tq, d)
 
     def _normalized(self, x: np.ndarray, runner: Runner) -> np.ndarray:
@@ -389,31 +400,6 @@ class Dinov2:
 
         runner.run(norm, row_chunks(len(x), runner.threads))
         return out
-
-    def _add_linear(
-        self,
-        a: np.ndarray | list[np.ndarray],
-        w: np.ndarray,
-        bias: np.ndarray,
-        out: np.ndarray,
-        runner: Runner,
-    ) -> None:
-        """out += a @ w + bias (a residual update), one block of output columns per thread. `a` may
-        also be given as column shares [a0, a1, ...] (a = their side-by-side concatenation), each
-        meeting its rows of w."""
-        shares = a if isinstance(a, list) else [a]
-        gemm = self._kernels.gemm
-
-        def block(cs: slice) -> None:
-            o = out[:, cs]
-            first = 0
-            for share in shares:
-                rows = slice(first, first + share.shape[1])
-                first = rows.stop
-                gemm(share, w[rows, cs], o, accumulate=True)
-            o += bias[cs]
-
-        runner.run(block, column_chunks(w.shape[1], runner.threads))
 
 
 def load_model(
