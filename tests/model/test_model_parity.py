@@ -50,11 +50,15 @@ def _golden_cases():
                 yield pytest.param(family, index, interpolation, shape, id=case)
 
 
+@pytest.mark.parametrize("threads", [1, 2])  # pieces in turn; shared between two threads
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("family, seed, interpolation, shape", list(_golden_cases()))
-def test_cls_matches_golden(goldens, family, seed, interpolation, shape, backend):
+def test_cls_matches_golden(goldens, family, seed, interpolation, shape, backend, threads):
     model = load_model(
-        FIXTURES / FAMILIES[family][1], interpolation=interpolation, backend=backend
+        FIXTURES / FAMILIES[family][1],
+        interpolation=interpolation,
+        backend=backend,
+        threads=threads,
     )
     assert_close(
         model(parity_input(*shape, seed=seed)),

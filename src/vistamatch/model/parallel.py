@@ -1,8 +1,8 @@
 """Running the forward pass on several cores.
 
-The work of a layer is cut into independent pieces (a group of heads for the Q/K/V projection and
-attention, a block of output columns for the other weight matmuls, row chunks for LayerNorm) and
-shared between the calling thread and a small pool; NumPy (and ctypes, for the MKL kernels)
+The model cuts its work into independent pieces (whole images of a batch; within a layer, a group
+of heads or a share of the MLP's hidden units; row chunks for LayerNorm) that are shared between
+the calling thread and a small pool; NumPy (and ctypes, for the MKL kernels)
 release the GIL, so the pieces run side by side, element-wise steps included. BLAS is switched to one
 thread meanwhile (OpenBLAS, found through /proc/self/maps), otherwise its own threads would fight
 ours. Where BLAS cannot be controlled the pieces run one after another and BLAS threads itself.
@@ -171,7 +171,7 @@ def row_chunks(rows: int, threads: int, min_rows: int = 512) -> list[slice]:
 def column_chunks(cols: int, threads: int, align: int = 16) -> list[slice]:
     """One block of columns per thread, bounds on multiples of `align` (whole SIMD vectors).
 
-    For the weight matmuls: each thread then packs only its share of the weight matrix."""
+    For a weight matrix's columns: each thread then packs only its share of the weights."""
     units = -(-cols // align)
     count = max(1, min(threads, units))
     bounds = [min(cols, units * i // count * align) for i in range(count + 1)]
