@@ -239,13 +239,13 @@ class Dinov2:
         with self._runner.session():
             if whole:
                 shares = np.array_split(x[:whole], threads)
-                encoded = [shares[0]] * threads
+                encoded: dict[int, np.ndarray] = {}
 
                 def encode_share(j: int) -> None:
                     encoded[j] = self._encode_with(shares[j], cls_only, self._serial)
 
                 self._runner.run(encode_share, range(threads))
-                pieces += encoded
+                pieces += [encoded[j] for j in range(threads)]
             if whole < len(x):
                 pieces.append(self._encode_with(x[whole:], cls_only, self._runner))
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
