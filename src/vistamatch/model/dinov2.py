@@ -34,9 +34,8 @@ class _Layer:
     projection after it, the attention scale into the query columns, LayerScale into the output
     projections."""
 
-    w_qkv: (
-        np.ndarray
-    )  # (D, 3D): per head group, that group's query | key | value columns
+    # (D, 3D): per head group, that group's query | key | value columns
+    w_qkv: np.ndarray
     b_qkv: np.ndarray  # (3D,)
     w_o: np.ndarray  # (D, D)
     b_o: np.ndarray
