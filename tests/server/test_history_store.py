@@ -246,6 +246,9 @@ def test_orphan_thumbnails_are_pruned_once_old(tmp_path, action):
     store.save_thumb(young_orphan, b"a search still running")
     (store.thumbs_dir / "notes.txt").write_text("not a thumbnail")
     _age(store.thumbs_dir / "notes.txt", 2 * history.ORPHAN_GRACE_S)
+    killed_write = store.thumbs_dir / f".{kept['id']}.webp.k1ll3d.tmp"  # a write killed before its rename
+    killed_write.write_bytes(b"half a thumbnail")
+    _age(killed_write, 2 * history.ORPHAN_GRACE_S)
 
     if action == "add":
         store.add(make_entry("new.jpg"))
@@ -255,4 +258,4 @@ def test_orphan_thumbnails_are_pruned_once_old(tmp_path, action):
         assert store.thumb_file(kept["id"]) is None
     assert store.thumb_file(old_orphan) is None
     assert store.thumb_file(young_orphan).read_bytes() == b"a search still running"
-    assert (store.thumbs_dir / "notes.txt").exists()
+    assert (store.thumbs_dir / "notes.txt").exists() and not killed_write.exists()

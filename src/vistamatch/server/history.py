@@ -25,7 +25,7 @@ from typing import Iterator
 from filelock import FileLock
 from pydantic import ValidationError
 
-from ..atomic import atomic_write_bytes, fsync_dir
+from ..atomic import atomic_write_bytes, fsync_dir, temp_target
 from .schemas import HistoryEntry
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,8 @@ class HistoryStore:
                     pass
 
     def _prune_orphan_thumbs(self, entry_ids: set[str]) -> None:
-        """Remove thumbnails of no entry in `entry_ids` written over ORPHAN_GRACE_S ago."""
+        """Remove thumbnails of no entry in `entry_ids`, and temporary files of writes killed before
+        their rename, written over ORPHAN_GRACE_S ago."""
         cutoff = time.time() - ORPHAN_GRACE_S
         try:
             files = list(os.scandir(self.thumbs_dir))
@@ -207,7 +208,8 @@ class HistoryStore:
             return
         for file in files:
             entry_id = file.name.removesuffix(".webp")
-            if entry_id == file.name or entry_id in entry_ids:
+            orphan = entry_id != file.name and entry_id not in entry_ids
+            if not orphan and temp_target(file.name) is None:
                 continue
             try:
                 if file.is_file(follow_symlinks=False) and file.stat(follow_symlinks=False).st_mtime < cutoff:
