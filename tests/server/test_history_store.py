@@ -187,6 +187,15 @@ def test_a_stuck_lock_holder_times_out_instead_of_hanging(tmp_path, monkeypatch)
     assert store.add(make_entry())["id"]  # free again: works
 
 
+def _wait_for_more_entries(path, count: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and len(json.loads(path.read_bytes())) > count:  # replaced atomically: whole JSON
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the writer added nothing to {path} in {timeout_s} s")
+
+
 def test_kill_9_mid_write_leaves_a_valid_file(tmp_path):
     """A writer killed at random moments: the file is always whole JSON, and no entry is lost."""
     path = tmp_path / "search_history.json"
@@ -202,7 +211,8 @@ def test_kill_9_mid_write_leaves_a_valid_file(tmp_path):
     seen: set[str] = set()
     for _ in range(4):
         proc = subprocess.Popen([sys.executable, "-c", writer, str(path), json.dumps(make_entry(n_items=50))])
-        time.sleep(1.0 + rng.random())  # start-up, then some writes
+        _wait_for_more_entries(path, len(seen))  # start-up takes seconds on a busy machine
+        time.sleep(rng.random())  # then some writes
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         store = HistoryStore(path)
