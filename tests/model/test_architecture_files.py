@@ -156,10 +156,19 @@ def test_metadata_and_config_json_that_disagree_are_refused_naming_both(tmp_path
     assert str(folder / "model.safetensors") in str(refused.value) and str(folder / "config.json") in str(refused.value)
 
 
-def test_an_activation_the_model_does_not_implement_is_refused(tmp_path):
-    folder = pretrained_folder(tmp_path / "m", SMALL, hidden_act="relu")
-    with pytest.raises(WeightsError, match="hidden_act 'relu' is not supported"):
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        ({"hidden_act": "relu"}, "hidden_act 'relu' is not supported"),
+        ({"mlp_ratio": "2"}, "mlp_ratio '2' is not a valid value"),
+        ({"num_attention_heads": 2.5}, "num_attention_heads 2.5 is not a valid value"),
+    ],
+)
+def test_a_config_json_the_model_cannot_follow_is_refused(tmp_path, change, said):
+    folder = pretrained_folder(tmp_path / "m", SMALL, **change)
+    with pytest.raises(WeightsError, match=said) as refused:
         load_model(folder)
+    assert str(folder / "config.json") in str(refused.value)
 
 
 def test_a_config_json_of_another_model_is_not_read(tmp_path):

@@ -120,22 +120,27 @@ def stored_fields(config: Dinov2Config) -> dict[str, Any]:
 def fields_from_transformers(config: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Our fields from a transformers Dinov2Config / Dinov2WithRegistersConfig (its config.json).
     transformers has no intermediate_size: the MLP width follows from mlp_ratio."""
-    fields = {
-        name: config[name]
-        for name in STORED_FIELDS
-        if name != "intermediate_size" and name in config
-    }
-    swiglu = bool(config.get("use_swiglu_ffn", False))
+    fields = _checked(
+        {k: v for k, v in config.items() if k != "intermediate_size"}, source
+    )
+    swiglu = fields.get("use_swiglu_ffn", False)
     activation = config.get("hidden_act", "gelu")
     if not swiglu and activation != "gelu":  # SwiGLU always uses SiLU
         raise WeightsError(
             f"{source}: hidden_act {activation!r} is not supported (the model implements erf 'gelu')"
         )
-    if "hidden_size" in config and "mlp_ratio" in config:
-        width = int(config["hidden_size"] * config["mlp_ratio"])
+    ratio = config.get("mlp_ratio")
+    if ratio is not None and not _positive_number(ratio):
+        raise WeightsError(f"{source}: mlp_ratio {ratio!r} is not a valid value")
+    if ratio is not None and "hidden_size" in fields:
+        width = int(fields["hidden_size"] * ratio)
         # transformers' Dinov2SwiGLUFFN: two thirds of the MLP width, rounded up to a multiple of 8
         fields["intermediate_size"] = (int(width * 2 / 3) + 7) // 8 * 8 if swiglu else width
-    return _checked(fields, source)
+    return fields
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _checked(fields: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -147,9 +152,10 @@ def _checked(fields: Mapping[str, Any], source: str) -> dict[str, Any]:
         if name == "use_swiglu_ffn":
             ok = isinstance(value, bool)
         elif name == "layer_norm_eps":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+            ok = _positive_number(value)
         else:
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= (0 if name == "num_register_tokens" else 1)
+            least = 0 if name == "num_register_tokens" else 1
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
         if not ok:
             raise WeightsError(f"{source}: {name} {value!r} is not a valid value")
         out[name] = float(value) if name == "layer_norm_eps" else value
@@ -199,7 +205,6 @@ def config_from_state_dict(
     values["layer_norm_eps"] = stored.get("layer_norm_eps", 1e-6)
     values.update(overrides)
     return Dinov2Config(**values)
-
 
 
 def _check_agreement(stored: Mapping[str, Any], read: Mapping[str, Any], source: str) -> None:
