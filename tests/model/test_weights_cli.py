@@ -3,6 +3,7 @@ and a local stand-in for the hub on 127.0.0.1 (HF_ENDPOINT)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -140,7 +141,18 @@ def fake_hub(tmp_path):
     FakeHub.files = {
         "facebook/dinov2-small/model.safetensors": save(dict(weights)),
         "facebook/dinov2-small/config.json": json.dumps(
-            {"num_attention_heads": 2, "layer_norm_eps": 1e-6}
+            {  # as the hub's: transformers' Dinov2Config fields, no intermediate_size
+                "model_type": "dinov2",
+                "hidden_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "mlp_ratio": 2,
+                "hidden_act": "gelu",
+                "layer_norm_eps": 1e-6,
+                "image_size": 518,
+                "patch_size": 14,
+                "use_swiglu_ffn": False,
+            }
         ).encode(),
     }
     FakeHub.requests = []
@@ -272,3 +284,40 @@ def test_resolve_weights_offline_default_is_a_readable_error(tmp_path, monkeypat
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     with pytest.raises(WeightsError, match="offline .*facebook/dinov2-base"):
         resolve_weights()
+
+
+def test_every_command_that_loads_weights_takes_num_heads(tmp_path, photo_gallery, tiny_config, capsys):
+    """Weights of a non-released width that do not say their heads: refused, naming --num-heads; given it, they work."""
+    from vistamatch.cli import main
+    from vistamatch.model import save_weights
+    from vistamatch.server import Settings, load_engine
+
+    plain = tmp_path / "plain.npz"
+    save_weights(dict(random_state_dict(tiny_config)), plain)  # no metadata: 32 wide, 2 heads unknown
+    files = ["--features", str(tmp_path / "f.npy"), "--mapping", str(tmp_path / "m.npy")]
+    query = next(photo_gallery.glob("*.jpg"))
+    commands = [
+        ["weights", "info", str(plain)],
+        ["weights", "convert", str(plain), str(tmp_path / "told.npz")],
+        ["index", str(photo_gallery), "--weights", str(plain), *files, "--quiet"],
+        ["search", str(query), "--weights", str(plain), *files],
+    ]
+    for argv in commands:
+        assert main(argv) == 2, argv
+        assert "--num-heads" in capsys.readouterr().err, argv
+        assert main([*argv, "--num-heads", "2"]) == 0, argv
+        assert "2 heads" in capsys.readouterr().out or argv[0] != "weights", argv
+    assert load_model(tmp_path / "told.npz").config.num_attention_heads == 2
+
+    # serve: the option reaches the settings, the settings reach the model
+    from vistamatch.cli import build_parser
+    from vistamatch.cli.serve import _overrides
+    from vistamatch.server.settings import MB
+
+    serve_args = build_parser().parse_args(["serve", "--weights", str(plain), "--num-heads", "2"])
+    heads = _overrides(serve_args, MB)["num_attention_heads"]
+    served = Settings.for_folder(photo_gallery, tmp_path / "served", plain)
+    with pytest.raises(WeightsError, match="--num-heads"):
+        load_engine(served)
+    engine = load_engine(dataclasses.replace(served, num_attention_heads=heads))
+    assert engine.engine.model.config.num_attention_heads == 2

@@ -156,12 +156,29 @@ def test_page_and_openapi(client):
 
 
 def test_search_answers_even_when_history_cannot_be_saved(settings, engine, query_jpeg):
-    settings.history_path.mkdir(parents=True)  # a folder where the file should be: every write fails
+    settings.history_path.parent.write_text("a file where the history's folder should be: every write fails")
     with TestClient(create_app(settings, engine=engine)) as client:
         body = upload(client, query_jpeg, topk=2).json()
     assert body["ok"] is True and body["topk_returned"] == 2
     assert body["history_id"] is None and body["query_thumb_url"] is None
     assert "history not saved" in body["history_warning"]
+
+
+def test_a_history_nested_too_deep_is_set_aside_and_the_app_answers(settings, engine, query_jpeg):
+    nested = b"[" * 100_000 + b"]" * 100_000  # json.loads raises RecursionError on it
+    settings.history_path.parent.mkdir(parents=True)
+    settings.history_path.write_bytes(nested)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        stats = client.get("/api/stats")
+        assert stats.status_code == 200, stats.text
+        assert stats.json()["history_size"] == 0
+        (warning,) = stats.json()["history_warnings"]
+        assert str(settings.history_path) in warning and "nested too deeply" in warning
+        search = upload(client, query_jpeg, topk=2)
+        assert search.status_code == 200, search.text
+        assert search.json()["history_id"] and client.get("/api/history").json()["total"] == 1
+    (backup,) = settings.history_path.parent.glob("search_history.json.corrupt-*.bak")
+    assert backup.read_bytes() == nested
 
 
 def test_history_urls_are_made_by_the_server_not_read_from_the_file(client, settings):

@@ -92,6 +92,7 @@ def test_survives_a_new_store_on_the_same_file(tmp_path):
         (b'[{"id": "abc", "ts": "2026-01-01T00:00:00", "query_na', 0),  # cut mid-write by hand
         (b"\xff\xfe not utf-8", 0),
         (b'{"id": "not a list"}', 0),
+        (b"[" * 100_000 + b"]" * 100_000, 0),  # json.loads raises RecursionError
     ],
 )
 def test_corrupt_file_is_set_aside_and_reported(tmp_path, content, kept):
@@ -106,6 +107,19 @@ def test_corrupt_file_is_set_aside_and_reported(tmp_path, content, kept):
     entry = store.add(make_entry())
     assert [e["id"] for e in json.loads(path.read_text())] == [entry["id"]]
     assert backups[0].read_bytes() == content
+
+
+def test_a_folder_in_place_of_the_file_is_moved_aside(tmp_path):
+    path = tmp_path / "search_history.json"
+    path.mkdir()
+    (path / "inside.txt").write_text("kept")
+    store = HistoryStore(path)
+    assert store.list() == ([], 0)
+    (backup,) = tmp_path.glob("search_history.json.corrupt-*.bak")
+    assert (backup / "inside.txt").read_text() == "kept"
+    assert str(path) in store.warnings[0] and "IsADirectoryError" in store.warnings[0]
+    entry = store.add(make_entry())
+    assert [e["id"] for e in json.loads(path.read_text())] == [entry["id"]]
 
 
 def test_hand_edited_file_keeps_valid_entries(tmp_path):
@@ -173,6 +187,15 @@ def test_a_stuck_lock_holder_times_out_instead_of_hanging(tmp_path, monkeypatch)
     assert store.add(make_entry())["id"]  # free again: works
 
 
+def _wait_for_more_entries(path, count: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and len(json.loads(path.read_bytes())) > count:  # replaced atomically: whole JSON
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the writer added nothing to {path} in {timeout_s} s")
+
+
 def test_kill_9_mid_write_leaves_a_valid_file(tmp_path):
     """A writer killed at random moments: the file is always whole JSON, and no entry is lost."""
     path = tmp_path / "search_history.json"
@@ -188,7 +211,8 @@ def test_kill_9_mid_write_leaves_a_valid_file(tmp_path):
     seen: set[str] = set()
     for _ in range(4):
         proc = subprocess.Popen([sys.executable, "-c", writer, str(path), json.dumps(make_entry(n_items=50))])
-        time.sleep(1.0 + rng.random())  # start-up, then some writes
+        _wait_for_more_entries(path, len(seen))  # start-up takes seconds on a busy machine
+        time.sleep(rng.random())  # then some writes
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         store = HistoryStore(path)
@@ -197,3 +221,51 @@ def test_kill_9_mid_write_leaves_a_valid_file(tmp_path):
         assert seen <= ids  # everything written before is still there
         seen = ids
     assert seen
+
+
+def test_clear_keeps_the_thumbnail_of_a_search_still_running(tmp_path):
+    store = HistoryStore(tmp_path / "h.json")
+    done = make_entry("done.jpg")
+    store.save_thumb(done["id"], b"done")
+    store.add(done)
+    running = make_entry("running.jpg")
+    store.save_thumb(running["id"], b"running")  # its entry is written when the search ends
+    assert store.clear() == 1
+    assert store.thumb_file(done["id"]) is None
+    store.add(running)
+    assert store.thumb_file(running["id"]).read_bytes() == b"running"
+
+
+def _age(path, seconds: float) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+@pytest.mark.parametrize("action", ["add", "clear"])
+def test_orphan_thumbnails_are_pruned_once_old(tmp_path, action):
+    import vistamatch.server.history as history
+
+    store = HistoryStore(tmp_path / "h.json")
+    kept = make_entry("kept.jpg")
+    store.save_thumb(kept["id"], b"kept")
+    store.add(kept)
+    _age(store.thumb_file(kept["id"]), 2 * history.ORPHAN_GRACE_S)  # an old entry's thumbnail stays
+    old_orphan, young_orphan = new_entry_id(), new_entry_id()
+    store.save_thumb(old_orphan, b"crashed before its entry")
+    _age(store.thumb_file(old_orphan), 2 * history.ORPHAN_GRACE_S)
+    store.save_thumb(young_orphan, b"a search still running")
+    (store.thumbs_dir / "notes.txt").write_text("not a thumbnail")
+    _age(store.thumbs_dir / "notes.txt", 2 * history.ORPHAN_GRACE_S)
+    killed_write = store.thumbs_dir / f".{kept['id']}.webp.k1ll3d.tmp"  # a write killed before its rename
+    killed_write.write_bytes(b"half a thumbnail")
+    _age(killed_write, 2 * history.ORPHAN_GRACE_S)
+
+    if action == "add":
+        store.add(make_entry("new.jpg"))
+        assert store.thumb_file(kept["id"]).read_bytes() == b"kept"
+    else:
+        store.clear()
+        assert store.thumb_file(kept["id"]) is None
+    assert store.thumb_file(old_orphan) is None
+    assert store.thumb_file(young_orphan).read_bytes() == b"a search still running"
+    assert (store.thumbs_dir / "notes.txt").exists() and not killed_write.exists()

@@ -19,7 +19,18 @@ def positive_int(text: str) -> int:
 
 def add_weights_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--weights", help="DINOv2 weights file or model name (default: $WEIGHTS_PATH or vit-dinov2-base.npz)"
+        "--weights",
+        help="DINOv2 weights file, save_pretrained folder or model name (default: $WEIGHTS_PATH or vit-dinov2-base.npz)",
+    )
+    add_heads_argument(parser)
+
+
+def add_heads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--num-heads",
+        type=positive_int,
+        metavar="N",
+        help="attention heads, for weights that do not say (no metadata, no config.json) and are not a released size",
     )
 
 
@@ -41,7 +52,8 @@ def index_paths(args: argparse.Namespace) -> IndexPaths:
 def load_cli_model(args: argparse.Namespace):
     from ..model import load_model, resolve_weights
 
-    return load_model(resolve_weights(args.weights) if args.weights else resolve_weights())
+    weights = resolve_weights(args.weights) if args.weights else resolve_weights()
+    return load_model(weights, num_attention_heads=args.num_heads)
 
 
 def open_cli_index(args: argparse.Namespace, **options):

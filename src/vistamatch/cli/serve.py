@@ -63,6 +63,7 @@ def _overrides(args: argparse.Namespace, mb: int) -> dict:
     given = {
         "gallery_dir": args.gallery,
         "weights": args.weights,
+        "num_attention_heads": args.num_heads,
         "features_path": paths.features,
         "mapping_path": paths.mapping,
         "manifest_path": paths.manifest,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import defaults
+from .options import add_heads_argument
 
 FETCH_EXAMPLE = """\
 examples:
@@ -22,9 +23,12 @@ examples:
   vistamatch weights convert model.safetensors vit-dinov2-base.npz
   vistamatch weights convert dinov2_vitb14_pretrain.npz vit-dinov2-base.safetensors
   vistamatch weights convert vit-dinov2-base.npz fb-style.npz --style facebookresearch
+  vistamatch weights convert ./my-finetuned-dinov2/ finetuned.npz    # a save_pretrained folder
+  vistamatch weights convert custom.safetensors custom.npz --num-heads 6
 
 Reads .npz or .safetensors with released (transformers save_pretrained), transformers-5 or
-facebookresearch key names; checks the architecture; writes the format of OUT's suffix."""
+facebookresearch key names, and the config.json beside a .safetensors; checks the architecture;
+writes the format of OUT's suffix with the architecture (head count included) in its metadata."""
 
 INFO_EXAMPLE = """\
 example:
@@ -77,7 +81,7 @@ def register(subparsers) -> None:
         "input",
         type=Path,
         metavar="IN",
-        help=".npz or .safetensors, any supported key style",
+        help=".npz, .safetensors (with its config.json, if beside) or a save_pretrained folder; any supported key style",
     )
     convert.add_argument(
         "output", type=Path, metavar="OUT", help=".npz or .safetensors"
@@ -88,11 +92,7 @@ def register(subparsers) -> None:
         default="released",
         help="key names to write (default released: what transformers' save_pretrained writes)",
     )
-    convert.add_argument(
-        "--heads",
-        type=int,
-        help="attention heads, for files of non-released sizes without metadata",
-    )
+    add_heads_argument(convert)
 
     info = _add_action(
         sub,
@@ -102,7 +102,8 @@ def register(subparsers) -> None:
         description="Print the architecture read from a weights file and its fingerprint.",
         epilog=INFO_EXAMPLE,
     )
-    info.add_argument("path", type=Path, help=".npz or .safetensors")
+    info.add_argument("path", type=Path, help=".npz, .safetensors or a save_pretrained folder")
+    add_heads_argument(info)
 
 
 def _add_action(sub, name: str, func, *, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
@@ -130,7 +131,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from ..model.weights import convert_weights
 
     config = convert_weights(
-        args.input, args.output, style=args.style, num_attention_heads=args.heads
+        args.input, args.output, style=args.style, num_attention_heads=args.num_heads
     )
     print(f"wrote {args.output} ({args.style} names; {config.describe()})")
     return 0
@@ -139,7 +140,7 @@ def run_convert(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from ..model import load_model
 
-    model = load_model(args.path)
+    model = load_model(args.path, num_attention_heads=args.num_heads)
     print(f"{args.path}: {model.config.describe()}")
     print(f"fingerprint: {model.fingerprint}")
     return 0

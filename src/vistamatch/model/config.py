@@ -15,6 +15,8 @@ from ..errors import WeightsError
 
 # Every released DINOv2 model (S/B/L/g, with or without registers) uses 64-wide attention heads.
 RELEASED_HEAD_DIM = 64
+# hidden width -> heads of the released models (ViT-S/B/L/g)
+RELEASED_HEADS = {width: width // RELEASED_HEAD_DIM for width in (384, 768, 1024, 1536)}
 
 
 @dataclass(frozen=True)
@@ -84,18 +86,145 @@ class Dinov2Config:
         return dataclasses.replace(self, **changes)
 
 
+# Where a file says what its shapes cannot: the architecture as JSON in the file's metadata (every
+# file we write), and, never stored, where that JSON was read from (a config.json beside the file).
+CONFIG_KEY = "vistamatch_config"
+CONFIG_SOURCE_KEY = "vistamatch_config_source"
+# The fields written with the weights; the shapes tell all of them but the last two.
+STORED_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "intermediate_size",
+    "patch_size",
+    "image_size",
+    "num_channels",
+    "num_register_tokens",
+    "use_swiglu_ffn",
+    "num_attention_heads",
+    "layer_norm_eps",
+)
+SHAPE_FIELDS = STORED_FIELDS[:-2]
+TRANSFORMERS_MODEL_TYPES = ("dinov2", "dinov2_with_registers")
+HEADS_ADVICE = (
+    "pass it with --num-heads N (vistamatch index, search, serve, weights) or "
+    "num_attention_heads=N (load_model), or store it in the file once with "
+    "`vistamatch weights convert IN OUT --num-heads N`"
+)
+
+
+def stored_fields(config: Dinov2Config) -> dict[str, Any]:
+    """The architecture as written with the weights (load-time options such as interpolation left out)."""
+    return {name: getattr(config, name) for name in STORED_FIELDS}
+
+
+def fields_from_transformers(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Our fields from a transformers Dinov2Config / Dinov2WithRegistersConfig (its config.json).
+    transformers has no intermediate_size: the MLP width follows from mlp_ratio."""
+    fields = _checked(
+        {k: v for k, v in config.items() if k != "intermediate_size"}, source
+    )
+    swiglu = fields.get("use_swiglu_ffn", False)
+    activation = config.get("hidden_act", "gelu")
+    if not swiglu and activation != "gelu":  # SwiGLU always uses SiLU
+        raise WeightsError(
+            f"{source}: hidden_act {activation!r} is not supported (the model implements erf 'gelu')"
+        )
+    ratio = config.get("mlp_ratio")
+    if ratio is not None and not _positive_number(ratio):
+        raise WeightsError(f"{source}: mlp_ratio {ratio!r} is not a valid value")
+    if ratio is not None and "hidden_size" in fields:
+        width = int(fields["hidden_size"] * ratio)
+        # transformers' Dinov2SwiGLUFFN: two thirds of the MLP width, rounded up to a multiple of 8
+        fields["intermediate_size"] = (int(width * 2 / 3) + 7) // 8 * 8 if swiglu else width
+    return fields
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _checked(fields: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Stored fields with the types Dinov2Config needs; a wrong one is an error naming `source`."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in STORED_FIELDS:
+            continue  # fields of other tools or later versions
+        if name == "use_swiglu_ffn":
+            ok = isinstance(value, bool)
+        elif name == "layer_norm_eps":
+            ok = _positive_number(value)
+        else:
+            least = 0 if name == "num_register_tokens" else 1
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
+        if not ok:
+            raise WeightsError(f"{source}: {name} {value!r} is not a valid value")
+        out[name] = float(value) if name == "layer_norm_eps" else value
+    return out
+
+
+def stored_config(metadata: Mapping[str, str] | None) -> tuple[dict[str, Any], str]:
+    """(the architecture fields a file's metadata holds, where they were read from)."""
+    metadata = metadata or {}
+    source = metadata.get(CONFIG_SOURCE_KEY, "the weights file's metadata")
+    if CONFIG_KEY not in metadata:
+        return {}, source
+    try:
+        fields = json.loads(metadata[CONFIG_KEY])
+    except ValueError as exc:
+        raise WeightsError(f"{source}: {CONFIG_KEY} is not valid JSON ({exc})") from None
+    if not isinstance(fields, dict):
+        raise WeightsError(f"{source}: {CONFIG_KEY} is not a JSON object")
+    return _checked(fields, source), source
+
+
 def config_from_state_dict(
     state_dict: Mapping[str, np.ndarray],
     metadata: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Dinov2Config:
-    """Read the architecture from released-name weights; the head count comes from overrides,
-    the file's metadata, or the released models' 64-wide heads."""
-    meta = (
-        json.loads(metadata["vistamatch_config"])
-        if metadata and "vistamatch_config" in metadata
-        else {}
-    )
+    """Read the architecture from released-name weights. The head count and the LayerNorm epsilon,
+    which shapes cannot tell, come from overrides (None: not given), else the stored config (the
+    file's metadata, or the config.json beside it); a file that does not say its head count is read
+    as a released model (64-wide heads) only if its width is a released one, and refused otherwise.
+    Every stored field the shapes tell must agree with them."""
+    stored, source = stored_config(metadata)
+    values = _fields_from_shapes(state_dict)
+    _check_agreement(stored, values, source)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    heads = overrides.pop("num_attention_heads", None) or stored.get("num_attention_heads")
+    if heads is None:
+        hidden = values["hidden_size"]
+        if hidden not in RELEASED_HEADS:
+            raise WeightsError(
+                f"the weights do not say their attention head count and their width {hidden} is not "
+                f"a released DINOv2 width ({', '.join(map(str, RELEASED_HEADS))}, 64-wide heads): "
+                + HEADS_ADVICE
+            )
+        heads = RELEASED_HEADS[hidden]
+    values["num_attention_heads"] = heads
+    values["layer_norm_eps"] = stored.get("layer_norm_eps", 1e-6)
+    values.update(overrides)
+    return Dinov2Config(**values)
+
+
+def _check_agreement(stored: Mapping[str, Any], read: Mapping[str, Any], source: str) -> None:
+    """A stored config that contradicts the shapes describes other weights: refuse, naming both."""
+    patch = read["patch_size"]
+    wrong = [
+        f"{name} {stored[name]} where the weights have {read[name]}"
+        for name in SHAPE_FIELDS
+        if name in stored
+        and (
+            stored[name] // patch != read[name] // patch  # the same position table
+            if name == "image_size"
+            else stored[name] != read[name]
+        )
+    ]
+    if wrong:
+        raise WeightsError(f"{source} does not describe these weights: it says " + "; ".join(wrong))
+
+
+def _fields_from_shapes(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
     try:
         cls = state_dict["embeddings.cls_token"]
         proj = state_dict["embeddings.patch_embeddings.projection.weight"]
@@ -104,7 +233,6 @@ def config_from_state_dict(
         raise WeightsError(
             f"weights lack {exc.args[0]!r}: not a DINOv2 state dict"
         ) from None
-    hidden = int(cls.shape[-1])
     layer_ids = {
         int(m.group(1))
         for k in state_dict
@@ -122,7 +250,6 @@ def config_from_state_dict(
             "weights lack encoder.layer.N.mlp.fc1.weight (or mlp.weights_in.weight for SwiGLU)"
         )
     swiglu = mlp_in[0].endswith("weights_in.weight")
-    intermediate = int(state_dict[mlp_in[0]].shape[0]) // (2 if swiglu else 1)
     grid = round((pos.shape[1] - 1) ** 0.5)
     if grid * grid != pos.shape[1] - 1:
         raise WeightsError(
@@ -130,21 +257,16 @@ def config_from_state_dict(
         )
     patch = int(proj.shape[-1])
     registers = state_dict.get("embeddings.register_tokens")
-    values: dict[str, Any] = {
-        "hidden_size": hidden,
+    return {
+        "hidden_size": int(cls.shape[-1]),
         "num_hidden_layers": max(layer_ids) + 1,
-        "num_attention_heads": meta.get("num_attention_heads")
-        or max(1, hidden // RELEASED_HEAD_DIM),
-        "intermediate_size": intermediate,
+        "intermediate_size": int(state_dict[mlp_in[0]].shape[0]) // (2 if swiglu else 1),
         "patch_size": patch,
         "image_size": grid * patch,
         "num_channels": int(proj.shape[1]),
         "num_register_tokens": 0 if registers is None else int(registers.shape[1]),
         "use_swiglu_ffn": swiglu,
-        "layer_norm_eps": float(meta.get("layer_norm_eps", 1e-6)),
     }
-    values.update(overrides)
-    return Dinov2Config(**values)
 
 
 def expected_shapes(config: Dinov2Config) -> dict[str, tuple[int, ...]]:

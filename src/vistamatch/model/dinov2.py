@@ -414,12 +414,14 @@ def load_model(
     interpolation: "transformers" (default) or "facebookresearch" (the original hub models'
     position-embedding resize). threads: cores to use (default: all this process may use).
     backend: numeric kernels, "auto" (MKL when installed), "numpy" or "mkl" (backend.py).
-    config_overrides: Dinov2Config fields, e.g. num_attention_heads.
+    config_overrides: Dinov2Config fields, e.g. num_attention_heads (for a file that does not say it).
+    `path` may also be a transformers save_pretrained folder.
     """
     raw = read_weights(path)
     try:
         weights = to_released(raw)
-        base = config_from_state_dict(weights, raw.metadata)
+        heads = config_overrides.pop("num_attention_heads", None)  # None: the file says
+        base = config_from_state_dict(weights, raw.metadata, num_attention_heads=heads)
         options = interpolation_options(interpolation, base.num_register_tokens)
         options.update(config_overrides)
         try:

@@ -8,14 +8,13 @@ offline machine gets one readable line at once instead of minutes of retries.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from .. import defaults
 from ..atomic import atomic_write_text
 from ..errors import WeightsError
-from .config import check_state_dict, config_from_state_dict
+from .config import CONFIG_SOURCE_KEY, check_state_dict, config_from_state_dict
 from .keys import to_released
 from .weights import SUFFIXES, StateDict, config_metadata, read_weights, save_weights
 
@@ -51,13 +50,11 @@ def fetch_weights(
         raise WeightsError(f"--out must end in {' or '.join(SUFFIXES)}, got {out}")
     config_file = _download(repo, "config.json", model, out)
     weights_file = _download(repo, "model.safetensors", model, out)
-    hub_config = json.loads(Path(config_file).read_text())
-    weights = to_released(read_weights(weights_file))
-    config = config_from_state_dict(
-        weights,
-        num_attention_heads=hub_config["num_attention_heads"],
-        layer_norm_eps=hub_config.get("layer_norm_eps", 1e-6),
-    )
+    raw = read_weights(weights_file, config_file=config_file)
+    if CONFIG_SOURCE_KEY not in raw.metadata:  # its config.json is not a DINOv2 one
+        raise WeightsError(f"{repo}: config.json does not describe a DINOv2 model")
+    weights = to_released(raw)
+    config = config_from_state_dict(weights, raw.metadata)
     check_state_dict(weights, config)
     metadata = {**config_metadata(config), "source": f"{repo} (model.safetensors)"}
     save_weights(StateDict(weights, metadata), out)
@@ -86,7 +83,7 @@ def resolve_weights(
         model, path = str(path), None
     default = default_weights_file(model)
     target = Path(path) if path is not None else default
-    if target.is_file():
+    if target.is_file() or target.is_dir():  # a folder: save_pretrained's (read_weights checks)
         return target
     if target.exists():
         raise WeightsError(f"weights path is not a file: {target}")

@@ -1,4 +1,5 @@
-"""Weight files: .npz and .safetensors by suffix, plus random weights for tests and benchmarks."""
+"""Weight files: .npz and .safetensors by suffix (or a transformers save_pretrained folder), plus
+random weights for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -13,16 +14,24 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from ..errors import WeightsError
 from .config import (
+    CONFIG_KEY,
+    CONFIG_SOURCE_KEY,
+    TRANSFORMERS_MODEL_TYPES,
     Dinov2Config,
     check_state_dict,
     config_from_state_dict,
     expected_shapes,
+    fields_from_transformers,
+    stored_config,
+    stored_fields,
 )
 from .keys import from_released, to_released
 
 # npz entry holding the metadata (a JSON string as a 0-d unicode array: loads without pickle)
 _NPZ_METADATA = "__metadata__"
 SUFFIXES = (".npz", ".safetensors")
+# what transformers' save_pretrained writes in its folder
+PRETRAINED_WEIGHTS, PRETRAINED_CONFIG = "model.safetensors", "config.json"
 
 
 class StateDict(dict):
@@ -38,12 +47,8 @@ class StateDict(dict):
 
 
 def config_metadata(config: Dinov2Config) -> dict[str, str]:
-    """What the shapes cannot tell: stored with the weights."""
-    info = {
-        "num_attention_heads": config.num_attention_heads,
-        "layer_norm_eps": config.layer_norm_eps,
-    }
-    return {"vistamatch_config": json.dumps(info)}
+    """The architecture, head count included, stored with the weights."""
+    return {CONFIG_KEY: json.dumps(stored_fields(config))}
 
 
 def _suffix(path: Path) -> str:
@@ -55,22 +60,68 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def read_weights(path: str | os.PathLike) -> StateDict:
-    """Read every tensor of a .npz or .safetensors file (names as stored), with its metadata."""
+def read_weights(
+    path: str | os.PathLike, config_file: str | os.PathLike | None = None
+) -> StateDict:
+    """Read every tensor of a .npz or .safetensors file (names as stored), with its metadata.
+
+    `path` may be a save_pretrained folder (its model.safetensors). A transformers DINOv2
+    config.json beside a .safetensors (or `config_file`) joins the metadata; where the file's own
+    metadata says otherwise, the error names both files.
+    """
     path = Path(path)
+    if path.is_dir():
+        path = _pretrained_weights(path)
     suffix = _suffix(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
-        if suffix == ".npz":
-            return _read_npz(path)
-        return _read_safetensors(path)
-    except WeightsError:
-        raise
+        state = _read_npz(path) if suffix == ".npz" else _read_safetensors(path)
     except Exception as exc:  # a truncated or foreign file: one readable line
         raise WeightsError(
             f"{path}: cannot read weights ({type(exc).__name__}: {exc})"
         ) from exc
+    if config_file is None and suffix == ".safetensors":
+        config_file = path.with_name(PRETRAINED_CONFIG)
+    if config_file is not None:
+        _add_transformers_config(state, path, Path(config_file))
+    return state
+
+
+def _pretrained_weights(folder: Path) -> Path:
+    weights = folder / PRETRAINED_WEIGHTS
+    if not weights.is_file():
+        raise WeightsError(
+            f"{folder} is a folder without {PRETRAINED_WEIGHTS} (what save_pretrained writes; "
+            "sharded checkpoints are not supported): give a .npz or .safetensors file"
+        )
+    return weights
+
+
+def _add_transformers_config(state: StateDict, path: Path, config_file: Path) -> None:
+    """Merge a DINOv2 config.json into the metadata (one of another model type is not ours: ignored)."""
+    if not config_file.is_file():
+        return
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WeightsError(f"{config_file}: cannot read it ({type(exc).__name__}: {exc})") from None
+    if not isinstance(config, dict) or config.get("model_type") not in TRANSFORMERS_MODEL_TYPES:
+        return
+    source = f"{config_file} (beside {path.name})"
+    fields = fields_from_transformers(config, source)
+    own, _ = stored_config(state.metadata)
+    clashes = [
+        f"{name} {own[name]} in {path.name}, {fields[name]} in {config_file.name}"
+        for name in fields.keys() & own.keys()
+        if fields[name] != own[name]
+    ]
+    if clashes:
+        raise WeightsError(
+            f"{path} and {config_file} disagree: " + "; ".join(sorted(clashes))
+        )
+    state.metadata[CONFIG_KEY] = json.dumps(own | fields)
+    state.metadata[CONFIG_SOURCE_KEY] = source
 
 
 def _read_npz(path: Path) -> StateDict:
@@ -125,15 +176,16 @@ def convert_weights(
     """Rewrite a weights file in another format (by suffix) and key style, after checking it fits."""
     raw = read_weights(source)
     weights = to_released(raw)
-    overrides = (
-        {"num_attention_heads": num_attention_heads} if num_attention_heads else {}
-    )
-    config = config_from_state_dict(weights, raw.metadata, **overrides)
-    check_state_dict(weights, config)
+    try:
+        config = config_from_state_dict(
+            weights, raw.metadata, num_attention_heads=num_attention_heads
+        )
+        check_state_dict(weights, config)
+    except WeightsError as exc:
+        raise WeightsError(f"{source}: {exc}") from None
+    metadata = {k: v for k, v in raw.metadata.items() if k != CONFIG_SOURCE_KEY}
     save_weights(
-        StateDict(
-            from_released(weights, style), {**raw.metadata, **config_metadata(config)}
-        ),
+        StateDict(from_released(weights, style), metadata | config_metadata(config)),
         target,
     )
     return config

@@ -1,9 +1,11 @@
 """The search history file (search_history.json): newest first, capped, never loses an entry.
 
 Every change is a read-modify-write under a file lock (threads and processes), written atomically.
-A file that is not valid JSON, not a list, or holds malformed entries is copied aside to a
-timestamped backup and reported (log + `warnings`) before anything is written over it.
-Query thumbnails live beside the file in `<stem>_thumbs/<id>.webp`.
+A history that cannot be read (not UTF-8, not JSON, nested too deep, not a list, malformed entries,
+unreadable, a folder in its place) is renamed aside to a timestamped backup and reported (log +
+`warnings`); the valid entries, if any, are written to a fresh file and the server goes on.
+Query thumbnails live beside the file in `<stem>_thumbs/<id>.webp`. A search stores its thumbnail
+before its entry, so a thumbnail without an entry is only removed once it is ORPHAN_GRACE_S old.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,12 +25,17 @@ from typing import Iterator
 from filelock import FileLock
 from pydantic import ValidationError
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes, fsync_dir, temp_target
 from .schemas import HistoryEntry
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_S = 10.0  # a writer holds the lock for milliseconds; longer means a stuck process
+
+# A thumbnail with no entry this long after it was written is a leftover (a crash between the
+# thumbnail and its entry, an entry removed by hand), not one of a search still running (a search
+# waits at most a minute for the engine and seconds for the history lock).
+ORPHAN_GRACE_S = 600.0
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -89,6 +97,7 @@ class HistoryStore:
             kept, dropped = entries[: self.max_len], entries[self.max_len :]
             self._write(kept)
         self._remove_thumbs(dropped)
+        self._prune_orphan_thumbs({e["id"] for e in kept})
         return entry
 
     def delete(self, entry_id: str) -> bool:
@@ -102,11 +111,12 @@ class HistoryStore:
         return True
 
     def clear(self) -> int:
+        """Remove every entry and its thumbnail; a search still running keeps its new thumbnail."""
         with self._locked():
             entries = self._load()
             self._write([])
-            # Every thumbnail goes, orphans of interrupted writes included.
-            self._remove_thumbs([{"id": p.stem} for p in self.thumbs_dir.glob("*.webp")])
+        self._remove_thumbs(entries)
+        self._prune_orphan_thumbs(set())
         return len(entries)
 
     # ---- internals -------------------------------------------------------------------------
@@ -131,14 +141,15 @@ class HistoryStore:
             return []
         if self._cache is not None and self._cache[0] == identity:
             return list(self._cache[1])
-        raw = self.path.read_bytes()
         self._lines.clear()  # the file changed under us: encode its entries afresh
-        entries, problem = _parse(raw)
-        if problem is not None:
-            self._set_aside(raw, problem)
-            self._write(entries)
-        else:
+        try:
+            entries, problem = _parse(self.path.read_bytes())
+        except (OSError, MemoryError) as exc:  # a folder in its place, unreadable, too large
+            entries, problem = [], f"cannot be read ({type(exc).__name__}: {exc})"
+        if problem is None:
             self._cache = (identity, entries)
+        elif self._set_aside(problem):
+            self._write(entries)
         return list(entries)
 
     def _write(self, entries: list[dict]) -> None:
@@ -156,22 +167,55 @@ class HistoryStore:
             line = self._lines[entry["id"]] = "  " + json.dumps(entry, ensure_ascii=False)
         return line
 
-    def _set_aside(self, raw: bytes, problem: str) -> None:
+    def _set_aside(self, problem: str) -> bool:
+        """Rename the broken file (or folder) to a backup name, under the lock; report it either way.
+        False when it could not be moved: the history stays empty until the file is fixed."""
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
         backup = self.path.with_name(f"{self.path.name}.corrupt-{stamp}.bak")
         n = 1
-        while backup.exists():
+        while os.path.lexists(backup):
             n += 1
             backup = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}.bak")
-        atomic_write_bytes(backup, raw)
-        message = f"{self.path.name}: {problem}; the original was saved as {backup.name}"
+        try:
+            os.rename(self.path, backup)
+        except OSError as exc:
+            message = f"{self.path}: {problem}; it could not be moved aside ({exc}): searches are not recorded until it is fixed"
+            moved = False
+        else:
+            fsync_dir(self.path.parent)
+            message = f"{self.path}: {problem}; the original was moved to {backup.name}"
+            moved = True
         log.warning("search history: %s", message)
-        self.warnings.append(message)
+        if message not in self.warnings:  # a file that stays unreadable is reported once
+            self.warnings.append(message)
+        return moved
 
     def _remove_thumbs(self, entries: list[dict]) -> None:
         for entry in entries:
             if _SAFE_ID.match(str(entry.get("id", ""))):
-                (self.thumbs_dir / f"{entry['id']}.webp").unlink(missing_ok=True)
+                try:
+                    os.unlink(self.thumbs_dir / f"{entry['id']}.webp")
+                except (FileNotFoundError, NotADirectoryError):  # never written, or no folder for it
+                    pass
+
+    def _prune_orphan_thumbs(self, entry_ids: set[str]) -> None:
+        """Remove thumbnails of no entry in `entry_ids`, and temporary files of writes killed before
+        their rename, written over ORPHAN_GRACE_S ago."""
+        cutoff = time.time() - ORPHAN_GRACE_S
+        try:
+            files = list(os.scandir(self.thumbs_dir))
+        except OSError:  # no thumbnails yet
+            return
+        for file in files:
+            entry_id = file.name.removesuffix(".webp")
+            orphan = entry_id != file.name and entry_id not in entry_ids
+            if not orphan and temp_target(file.name) is None:
+                continue
+            try:
+                if file.is_file(follow_symlinks=False) and file.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(file.path)
+            except FileNotFoundError:  # removed by another process meanwhile
+                pass
 
 
 def _parse(raw: bytes) -> tuple[list[dict], str | None]:
@@ -180,6 +224,10 @@ def _parse(raw: bytes) -> tuple[list[dict], str | None]:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return [], f"not valid JSON ({exc})"
+    except RecursionError:
+        return [], "not readable JSON (nested too deeply)"
+    except MemoryError:
+        return [], "not readable JSON (too large to decode)"
     if not isinstance(data, list):
         return [], f"expected a JSON list of entries, found {type(data).__name__}"
     kept: list[dict] = []

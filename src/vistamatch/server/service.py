@@ -56,7 +56,7 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     from ..search import SearchEngine
 
     weights = resolve_weights(settings.weights)  # None: $WEIGHTS_PATH or the default file
-    model = load_model(weights)
+    model = load_model(weights, num_attention_heads=settings.num_attention_heads)
     paths = IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
     build_seconds = None
     if settings.update_index or not paths.exists():

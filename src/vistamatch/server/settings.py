@@ -21,6 +21,7 @@ class Settings:
     mapping_path: Path
     manifest_path: Path
     history_path: Path
+    num_attention_heads: int | None = None  # for weights that do not say their head count
     history_max_len: int = 200
     near_dup_threshold: float = 0.9995
     thumbs_dir: Path = DEFAULT_THUMBS_DIR
