@@ -76,7 +76,7 @@ def run_duplicates(args: argparse.Namespace) -> int:
 
 
 def format_groups(report: DuplicateReport, index) -> str:
-    lines = []
+    lines = [f"  {'role':<5}  {'score':>6}  {'dimensions':>11}  {'size':>9}  {'modified UTC':<16}  path"] if report.groups else []
     for number, group in enumerate(report.groups, 1):
         lines.append(f"group {number}: {group.size} images, {_bytes(group.reclaimable)} in duplicates")
         lines.append(_row("keep", group.keeper, index))
