@@ -100,3 +100,17 @@ def test_out_of_range_rows_are_corrupt(index_paths):
         np.savez(f, **arrays)
     outcome = cached_graph(index_paths, 0.95, 0.9, compute)
     assert outcome.status == CORRUPT and "row numbers out of range" in outcome.note
+
+
+def test_a_failed_write_only_costs_the_reuse(index_paths, monkeypatch):
+    import vistamatch.duplicates.cache as cache
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cache, "atomic_write_bytes", refuse)
+    compute = Counting(index_paths)
+    outcome = cached_graph(index_paths, 0.95, 0.9, compute)
+    assert outcome.status == MISSING and len(outcome.graph.first) == 1
+    assert "could not be cached" in outcome.note and "Permission denied" in outcome.note
+    assert not cache_path(index_paths).exists()
