@@ -3,6 +3,8 @@ copies, indexed with tiny random weights. Random weights make near-duplicate sco
 the groups asserted here are the byte-identical copies (cosine 1.0 and the same content hash);
 tests/duplicates covers near duplicates with controlled vectors."""
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -68,6 +70,20 @@ def test_default_threshold_text_and_cache(setup, capsys):
     code, again, _ = run(capsys, "duplicates", *files)
     assert code == 0 and again.splitlines()[-1].endswith("neighbour graph from the cache")
     assert again.splitlines()[:-1] == lines[:-1]
+
+
+def test_csv(setup, capsys):
+    _, files, _ = setup
+    code, out, _ = run(capsys, "duplicates", *files, "--threshold", "1.0", "--csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and rows[0] == ["group", "role", "similarity", "width", "height", "size", "mtime_ns", "path"]
+    by_path = {r[7]: r for r in rows[1:]}
+    assert set(by_path) == {"copies/chelsea-old.png", "chelsea.png", "astronaut.jpg", "copies/astronaut.jpg"}
+    assert by_path["astronaut.jpg"][1:5] == ["keep", "1.000000", "512", "512"]
+    assert by_path["copies/astronaut.jpg"][1] == "exact" and by_path["copies/astronaut.jpg"][0] == by_path["astronaut.jpg"][0]
+    with pytest.raises(SystemExit):
+        main(["duplicates", "--csv", "--json"])
+    assert "not allowed with" in capsys.readouterr().err
 
 
 def test_errors_and_help(setup, capsys, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ examples:
   vistamatch duplicates
   vistamatch duplicates --threshold 0.97 --min-size 3
   vistamatch duplicates --prefer 'originals/*' --json > duplicates.json
+  vistamatch duplicates --csv > duplicates.csv
 
 Groups form around a keeper: every member is within the threshold of it, so groups never grow by
 chaining. The keeper is the file matching --prefer, then the most pixels, then the largest file,
@@ -54,7 +56,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--min-size", type=group_size, default=2, metavar="N", help="list groups of at least N images (default 2)")
     p.add_argument("--prefer", metavar="GLOB", help="keep files whose gallery-relative path matches GLOB first")
-    p.add_argument("--json", action="store_true", help="print the groups and the nearest-neighbour histogram as JSON")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the groups and the nearest-neighbour histogram as JSON")
+    output.add_argument("--csv", action="store_true", help="print one CSV row per image: group, role, score, facts, path")
     p.add_argument("--no-cache", dest="use_cache", action="store_false", help="recompute the neighbour graph, do not store it")
     p.add_argument("--gallery", type=Path, help="gallery folder (default: the one recorded in the index)")
     add_index_arguments(p)
@@ -70,6 +74,8 @@ def run_duplicates(args: argparse.Namespace) -> int:
         print(f"warning: {len(report.missing)} indexed files are no longer in the gallery (left out; re-index)", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    elif args.csv:
+        write_csv(report, sys.stdout)
     else:
         print(format_groups(report, index))
     return 0
@@ -89,6 +95,18 @@ def format_groups(report: DuplicateReport, index) -> str:
         f"at threshold {report.threshold:g}; neighbour graph {source}"
     )
     return "\n".join(lines)
+
+
+CSV_COLUMNS = ("group", "role", "similarity", "width", "height", "size", "mtime_ns", "path")
+
+
+def write_csv(report: DuplicateReport, out) -> None:
+    """One row per image, keeper first in each group; paths gallery-relative, as in --json."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for number, group in enumerate(report.groups, 1):
+        for role, m in [("keep", group.keeper), *(("exact" if d.exact else "near", d) for d in group.duplicates)]:
+            writer.writerow([number, role, f"{m.similarity:.6f}", m.width or "", m.height or "", m.size, m.mtime_ns, m.path])
 
 
 def _row(role: str, m: Member, index) -> str:
