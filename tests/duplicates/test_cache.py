@@ -2,6 +2,9 @@
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +117,42 @@ def test_a_failed_write_only_costs_the_reuse(index_paths, monkeypatch):
     assert outcome.status == MISSING and len(outcome.graph.first) == 1
     assert "could not be cached" in outcome.note and "Permission denied" in outcome.note
     assert not cache_path(index_paths).exists()
+
+
+def test_a_write_killed_before_its_rename_is_cleaned_up(index_paths):
+    leftover = index_paths.features.with_name(".gallery_features.neighbours.npz.k9x2ab.tmp")
+    leftover.write_bytes(b"half a zip")
+    other = index_paths.features.with_name(".gallery_manifest.json.k9x2ab.tmp")  # not ours: left alone
+    other.write_bytes(b"{")
+    outcome = cached_graph(index_paths, 0.95, 0.9, Counting(index_paths))
+    assert outcome.status == MISSING and not leftover.exists() and other.exists()
+    assert cached_graph(index_paths, 0.95, 0.9, Counting(index_paths)).status == HIT
+
+
+KILLED_WRITER = """
+import os, sys
+import numpy as np
+from vistamatch.duplicates import exact_neighbours
+from vistamatch.duplicates.cache import cached_graph
+from vistamatch.index import IndexPaths
+
+os.replace = lambda *args: os.kill(os.getpid(), 9)  # kill -9 right before the rename
+paths = IndexPaths.in_dir(sys.argv[1])
+cached_graph(paths, 0.8, 0.8, lambda floor: exact_neighbours(np.load(paths.features), floor))
+"""
+
+
+def test_kill_9_while_writing_leaves_the_old_cache(index_paths, tmp_path):
+    compute = Counting(index_paths)
+    cached_graph(index_paths, 0.95, 0.95, compute)
+    before = cache_path(index_paths).read_bytes()
+    script = tmp_path / "writer.py"
+    script.write_text(KILLED_WRITER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    done = subprocess.run([sys.executable, script, index_paths.features.parent], env=env, capture_output=True, check=False)
+    assert done.returncode == -9, done.stderr
+    assert cache_path(index_paths).read_bytes() == before  # the old file, whole
+    assert [p.name for p in index_paths.features.parent.glob(".gallery_features.neighbours.npz.*.tmp")]  # it was killed mid-write
+    assert cached_graph(index_paths, 0.95, 0.95, compute).status == HIT and compute.calls == 1
+    assert cached_graph(index_paths, 0.8, 0.8, compute).status == STALE
+    assert not list(index_paths.features.parent.glob(".*.tmp"))  # the leftover went with the next write

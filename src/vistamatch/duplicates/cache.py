@@ -4,8 +4,9 @@ The file records which index it was computed from (size, mtime and inode of the 
 mapping files: a commit of a new index replaces both, so any change shows) and its floor; it is
 reused while both match and the requested threshold is at or above the floor. A stale file is
 recomputed and replaced; an unreadable one is set aside as ``.corrupt`` (never trusted, never
-silently lost) and recomputed. Writes are atomic, so a kill -9 leaves the old file or the new one;
-a folder that cannot be written only costs the reuse.
+silently lost) and recomputed. Writes are atomic, so a kill -9 leaves the old file or the new one
+(and a temporary file, removed by the next write); a folder that cannot be written only costs the
+reuse.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes, temp_target
 from ..index import IndexPaths
 from .graph import NeighbourGraph
 
@@ -69,6 +70,7 @@ def cached_graph(paths: IndexPaths, threshold: float, floor: float, compute: Cal
         status = STALE
     graph = compute(floor)
     try:
+        _prune_leftovers(path)
         _save(path, identity, graph)
     except OSError as exc:
         note = f"{note}; " if note else ""
@@ -94,6 +96,13 @@ def _save(path: Path, identity: dict, graph: NeighbourGraph) -> None:
     arrays = {name: getattr(graph, name) for name in _ARRAYS}
     np.savez(buffer, key=np.array(json.dumps(identity, sort_keys=True)), size=graph.size, floor=graph.floor, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _prune_leftovers(path: Path) -> None:
+    """Remove the temporary files of cache writes killed before their rename."""
+    for entry in os.scandir(path.parent):
+        if temp_target(entry.name) == path.name:
+            os.unlink(entry.path)
 
 
 def _set_aside(path: Path, why: Exception) -> str:
