@@ -96,10 +96,21 @@ def test_min_size_prefer_and_missing_files(index):
     assert summary(report) == [("sub/astronaut_copy.png", [("astronaut_q30.jpg", False), ("astronaut_small.jpg", False)])]
 
 
-def test_bad_threshold(index):
+def test_sort_by_space(index):
+    by_size = find_duplicate_groups(index, 0.92)
+    assert [g.keeper.path for g in by_size.groups] == ["astronaut.png", "coffee.jpg"]
+    (index.gallery_dir / "coffee_crop.jpg").write_bytes(b"x" * 10**7)  # now the most bytes to free
+    by_space = find_duplicate_groups(index, 0.92, sort="space")
+    assert [g.keeper.path for g in by_space.groups] == ["coffee.jpg", "astronaut.png"]
+    assert by_space.groups[0].duplicates[0].width is None  # no readable header: 0 pixels, so not the keeper
+
+
+def test_bad_arguments(index):
     for bad in (0.0, 1.5, -0.2):
         with pytest.raises(VistaMatchError, match="threshold must be in"):
             find_duplicate_groups(index, bad)
+    with pytest.raises(VistaMatchError, match="sort must be one of size, space"):
+        find_duplicate_groups(index, sort="name")
 
 
 def test_to_dict(index):

@@ -10,12 +10,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..duplicates import DEFAULT_THRESHOLD, DuplicateReport, Member, find_duplicate_groups
+from ..duplicates.finder import SORTS
 from .options import add_index_arguments, open_cli_index
 
 EXAMPLE = """\
 examples:
   vistamatch duplicates
-  vistamatch duplicates --threshold 0.97 --min-size 3
+  vistamatch duplicates --threshold 0.97 --min-size 3 --sort space
   vistamatch duplicates --prefer 'originals/*' --json > duplicates.json
   vistamatch duplicates --csv > duplicates.csv
 
@@ -55,6 +56,7 @@ def register(subparsers) -> None:
         help=f"least cosine to the keeper (default {DEFAULT_THRESHOLD}: resized and re-encoded copies)",
     )
     p.add_argument("--min-size", type=group_size, default=2, metavar="N", help="list groups of at least N images (default 2)")
+    p.add_argument("--sort", choices=SORTS, default="size", help="most images first (size, default) or most bytes in duplicates")
     p.add_argument("--prefer", metavar="GLOB", help="keep files whose gallery-relative path matches GLOB first")
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the groups and the nearest-neighbour histogram as JSON")
@@ -67,7 +69,9 @@ def register(subparsers) -> None:
 
 def run_duplicates(args: argparse.Namespace) -> int:
     index = open_cli_index(args, gallery_dir=args.gallery)
-    report = find_duplicate_groups(index, args.threshold, min_size=args.min_size, prefer=args.prefer, use_cache=args.use_cache)
+    report = find_duplicate_groups(
+        index, args.threshold, min_size=args.min_size, prefer=args.prefer, sort=args.sort, use_cache=args.use_cache
+    )
     for note in report.notes:
         print(f"warning: {note}", file=sys.stderr)
     if report.missing:

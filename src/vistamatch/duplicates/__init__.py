@@ -2,7 +2,8 @@
 
 Public API::
 
-    find_duplicate_groups(index, threshold=0.95, *, min_size=2, prefer=None, use_cache=True) -> DuplicateReport
+    find_duplicate_groups(index, threshold=0.95, *, min_size=2, prefer=None, sort="size", use_cache=True)
+        -> DuplicateReport
     DuplicateReport: .groups [DuplicateGroup(keeper, duplicates [Member])], .threshold, .nearest_histogram,
                      .cache, .graph_seconds, .missing, .notes, .to_dict()
     exact_neighbours(vectors, floor, *, block=4096) / neighbours_from_search(store, floor, *, k=32) -> NeighbourGraph

@@ -19,6 +19,7 @@ DEFAULT_THRESHOLD = 0.95
 GRAPH_FLOOR = 0.90
 # Above this many rows a store with a batched approximate search (``search_many``) builds the graph.
 EXACT_LIMIT = 200_000
+SORTS = ("size", "space")
 # Nearest-neighbour score histogram: one bin below 0.80, then steps of 0.01 up to 1.0.
 HISTOGRAM_EDGES = np.round(np.concatenate([[-1.0], np.linspace(0.80, 1.0, 21)]), 2)
 
@@ -77,10 +78,19 @@ class DuplicateReport:
 
 
 def find_duplicate_groups(
-    index, threshold: float = DEFAULT_THRESHOLD, *, min_size: int = 2, prefer: str | None = None, use_cache: bool = True
+    index,
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    min_size: int = 2,
+    prefer: str | None = None,
+    sort: str = "size",
+    use_cache: bool = True,
 ) -> DuplicateReport:
     """The duplicate groups of a ``GalleryIndex``: exact copies (same content hash) and near duplicates
-    (cosine >= ``threshold`` to the group's keeper), largest groups first; see ``groups.py``."""
+    (cosine >= ``threshold`` to the group's keeper); see ``groups.py``. ``sort``: "size" (most
+    images first) or "space" (most bytes in duplicates first); ties stay in keeper order."""
+    if sort not in SORTS:
+        raise VistaMatchError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
     if not 0.0 < threshold <= 1.0:
         raise VistaMatchError(f"threshold must be in (0, 1], got {threshold}")
     floor = min(threshold, GRAPH_FLOOR)
@@ -116,7 +126,7 @@ def find_duplicate_groups(
         for g in keeper_groups(graph, order)
         if 1 + len(g.members) >= min_size
     ]
-    groups.sort(key=lambda g: -g.size)  # stable: equal sizes stay in keeper order
+    groups.sort(key=lambda g: -(g.size if sort == "size" else g.reclaimable))
     counts, _ = np.histogram(np.clip(graph.nearest, -1.0, 1.0), bins=HISTOGRAM_EDGES)
     histogram = {"edges": HISTOGRAM_EDGES.tolist(), "counts": counts.tolist()}
     return DuplicateReport(groups, threshold, index.size, histogram, status, seconds, missing, notes)
