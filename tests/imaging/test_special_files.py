@@ -13,7 +13,7 @@ from vistamatch.imaging import load_and_preprocess, load_image
     [
         ("x.jpg", "a FIFO, not a regular file"),
         ("s.jpg", "a socket, not a regular file"),
-        ("z.png", "a character device, not a regular file"),  # /dev/zero: would be read until memory runs out
+        ("z.png", "a character device, not a regular file"),  # a link to /dev/null
         ("sub", "a directory, not a regular file"),
     ],
 )

@@ -55,8 +55,16 @@ def test_a_fifo_swapped_in_after_the_scan_is_refused_without_blocking(special_ga
     assert decoded.error == "a FIFO, not a regular file" and decoded.digest is None
 
 
+# `vistamatch index` with its address space capped at 2 GiB: a build reading /dev/zero dies of
+# MemoryError in a second instead of taking the whole machine's memory.
+CAPPED_INDEX = (
+    "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+    "sys.argv = ['vistamatch', *sys.argv[1:]]; runpy.run_module('vistamatch', run_name='__main__')"
+)
+
+
 def run_index(gallery, out, *options) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "vistamatch", "index", str(gallery), *options, "--quiet"]
+    cmd = [sys.executable, "-c", CAPPED_INDEX, "index", str(gallery), *options, "--quiet"]
     cmd += ["--features", str(out / "gallery_features.npy"), "--mapping", str(out / "gallery_mapping.npy")]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)  # a hang raises TimeoutExpired
 
@@ -79,6 +87,16 @@ def test_vistamatch_index_follow_outside_links(special_gallery, tiny_weights, tm
     assert "skipped z.png: a character device, not a regular file" in done.stdout
     manifest = Manifest.load(IndexPaths.in_dir(tmp_path / "idx").manifest)
     assert [f.path for f in manifest.indexed] == ["a.jpg", "in.jpg", "o.jpg", "sub/b.png"]
+
+
+def test_a_link_to_dev_zero_is_not_read_even_when_links_are_followed(tmp_path, photos, tiny_weights):
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    photos["coins"].resize((64, 64)).save(gallery / "a.jpg", format="JPEG")
+    (gallery / "zero.png").symlink_to("/dev/zero")
+    done = run_index(gallery, tmp_path / "idx", "--weights", str(tiny_weights), "--follow-outside-links")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "skipped zero.png: a character device, not a regular file" in done.stdout
 
 
 def test_a_skipped_link_is_indexed_once_the_option_is_given_and_dropped_without(tmp_path, photos, stats_model):

@@ -38,7 +38,7 @@ def test_fifos_sockets_and_devices_are_refused_links_out_are_not_found(special_g
                 r = get(http, route + name)
                 assert r.status_code == 403, name
                 assert r.json() == {"ok": False, "error": f"not served: {kind}, not a regular file", "detail": r.json()["detail"]}
-            for name in ("z.png", "o.jpg", "d.jpg"):  # /dev/zero and a photo outside, through links; a dangling link
+            for name in ("z.png", "o.jpg", "d.jpg"):  # /dev/null and a photo outside, through links; a dangling link
                 r = get(http, route + name)
                 assert r.status_code == 404, name
             for name in ("a.jpg", "in.jpg", "sub/b.png"):
