@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import VistaMatchError
-from .options import add_index_arguments, add_weights_argument, index_paths
+from .options import add_follow_links_argument, add_index_arguments, add_weights_argument, index_paths
 
 EXAMPLE = """\
 examples:
@@ -34,6 +34,7 @@ def register(subparsers) -> None:
     add_index_arguments(p)
     p.add_argument("--history", type=Path, help="history file (default: $HISTORY_PATH or search_history.json)")
     p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing)")
+    add_follow_links_argument(p)
     p.add_argument("--max-upload-mb", type=float, help="largest accepted upload in MB (default 20)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin (repeatable; default: CORS off)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, warnings only in the log")
@@ -71,5 +72,6 @@ def _overrides(args: argparse.Namespace, mb: int) -> dict:
         "max_upload_bytes": int(args.max_upload_mb * mb) if args.max_upload_mb else None,
         "cors_origins": tuple(args.cors_origin) or None,
         "update_index": False if args.no_update else None,
+        "follow_outside_links": args.follow_outside_links,
     }
     return {k: v for k, v in given.items() if v is not None}

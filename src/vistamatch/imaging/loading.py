@@ -14,6 +14,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from ..errors import ImageLoadError
+from ..regular_files import RefusedFile, open_regular
 from .budget import decode_budget_from_env, decode_slot, fit_to_budget
 from .formats import READABLE_FORMATS, identify_other_format, sniff_unreadable_format
 from .geometry import Box
@@ -149,11 +150,11 @@ def _open_stream(source: ImageSource, label: str) -> BinaryIO:
     if isinstance(source, (bytes, bytearray)):
         return io.BytesIO(source)
     try:
-        return open(source, "rb")
+        return open_regular(source)  # a FIFO, a device or a file over the size cap is refused, never read
+    except RefusedFile as exc:
+        raise ImageLoadError(label, exc.reason) from exc
     except FileNotFoundError as exc:
         raise ImageLoadError(label, "file not found") from exc
-    except IsADirectoryError as exc:
-        raise ImageLoadError(label, "is a directory, not an image file") from exc
     except OSError as exc:
         raise ImageLoadError(label, f"cannot read file ({exc.strerror or exc})") from exc
 

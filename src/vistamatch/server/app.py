@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None 
         settings=settings,
         service=service,
         history=HistoryStore(settings.history_path, settings.history_max_len),
-        gallery=GalleryPaths(settings.gallery_dir, IMAGE_EXTENSIONS),
+        gallery=GalleryPaths(settings.gallery_dir, IMAGE_EXTENSIONS, follow_outside_links=settings.follow_outside_links),
         thumbs=ThumbnailCache(settings.thumbs_dir, settings.thumb_size, settings.decode_budget_bytes),
     )
 

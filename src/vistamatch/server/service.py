@@ -71,7 +71,12 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         built_with = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None  # header only
         start = time.perf_counter()
         report = build_index(
-            settings.gallery_dir, model, paths, PreprocessConfig(**built_with) if built_with else None, progress=progress
+            settings.gallery_dir,
+            model,
+            paths,
+            PreprocessConfig(**built_with) if built_with else None,
+            progress=progress,
+            follow_outside_links=settings.follow_outside_links,
         )
         build_seconds = time.perf_counter() - start
         log.info("%s", report.summary())

@@ -31,6 +31,7 @@ class Settings:
     decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_MB * MB  # memory one image's decoding may take (imaging/budget.py)
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     update_index: bool = True  # build or update the index before serving if the gallery changed
+    follow_outside_links: bool = False  # index and serve gallery symlinks to files outside the gallery
     load_wait_seconds: float = 60.0  # a search arriving while the engine loads waits this long, then 503
 
     @classmethod
@@ -50,6 +51,7 @@ class Settings:
             decode_budget_bytes=decode_budget_from_env(),
             cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
             update_index=os.environ.get("VISTAMATCH_UPDATE_INDEX", "1").lower() not in ("0", "false", "no"),
+            follow_outside_links=defaults.follow_outside_links(),
         )
         values.update(overrides)
         return cls(**values)
