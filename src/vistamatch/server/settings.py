@@ -11,6 +11,7 @@ from .. import defaults
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_MB = 20
 DEFAULT_THUMBS_DIR = Path(".thumbs")
+DEFAULT_HEADER_TIMEOUT = 20.0  # seconds a client has to send a request's headers
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     update_index: bool = True  # build or update the index before serving if the gallery changed
     load_wait_seconds: float = 60.0  # a search arriving while the engine loads waits this long, then 503
+    allowed_hosts: tuple[str, ...] = ()  # Host names served besides loopback and the bound address ("*": any)
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout_seconds: float = 30.0  # longest wait for the next part of a request body
+    keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this
+    max_connections: int = 256  # connections served at once; more get 503
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -47,6 +53,11 @@ class Settings:
             max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB) * MB),
             cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
             update_index=os.environ.get("VISTAMATCH_UPDATE_INDEX", "1").lower() not in ("0", "false", "no"),
+            allowed_hosts=_split_origins(os.environ.get("VISTAMATCH_ALLOWED_HOSTS", "")),
+            header_timeout_seconds=env_number("VISTAMATCH_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT),
+            body_timeout_seconds=env_number("VISTAMATCH_BODY_TIMEOUT", cls.body_timeout_seconds),
+            keep_alive_seconds=env_number("VISTAMATCH_KEEP_ALIVE", cls.keep_alive_seconds),
+            max_connections=int(env_number("VISTAMATCH_MAX_CONNECTIONS", cls.max_connections)),
         )
         values.update(overrides)
         return cls(**values)
@@ -69,6 +80,10 @@ class Settings:
         )
         values.update(overrides)
         return cls(**values)
+
+
+def env_number(var: str, default: float) -> float:
+    return float(os.environ.get(var) or default)
 
 
 def _split_origins(text: str) -> tuple[str, ...]:
