@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import socket
 
 import pytest
 
@@ -44,6 +45,13 @@ def test_cross_site_search_is_refused_and_not_recorded(live, query_jpeg, headers
         assert history_total(http) == 0
 
 
+def test_null_origin_without_a_host_header_is_refused(live):
+    """HTTP/1.0 needs no Host: an absent Host must not make 'null' look like our own origin."""
+    with socket.create_connection(("127.0.0.1", live.port), timeout=30) as sock:
+        sock.sendall(b"POST /api/history/clear HTTP/1.0\r\nOrigin: null\r\nContent-Length: 0\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 403 ")
+
+
 def test_writes_without_origin_and_from_the_page_itself_work(live, query_jpeg):
     with live.client() as http:
         assert upload(http, query_jpeg).status_code == 200  # curl, scripts
@@ -69,6 +77,7 @@ def test_an_unknown_host_is_421_even_for_reads(live, host):
             r = http.request(method, path, headers={"Host": host.format(port=live.port)})
             assert r.status_code == 421, (method, path)
             assert "unknown host" in r.json()["error"] and "--allowed-host" in r.json()["error"]
+            assert "::1" not in r.json()["error"]  # the allowed names are not given away
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LocalHost.", "[::1]:{port}", "127.0.0.1"])

@@ -67,7 +67,8 @@ class RequestGuard:
         headers = Headers(scope=scope)
         host = headers.get("host")
         if host is not None and not self._known_host(host_name(host), scope):
-            message = f"unknown host {host!r}: this server answers to {', '.join(sorted(self.hosts))} (add others with --allowed-host)"
+            # The allowed names are not listed: they would tell a rebinding page what to try.
+            message = f"unknown host {host!r}: this server answers only to the names it was started for (see --allowed-host)"
             return await error_response(421, message)(scope, receive, send)
         if scope["method"] in WRITE_METHODS and not self._write_allowed(headers, scope):
             message = "cross-site request refused: writes are accepted from this server's own page only"
@@ -81,8 +82,10 @@ class RequestGuard:
     def _write_allowed(self, headers: Headers, scope: Scope) -> bool:
         origin = headers.get("origin")
         if origin is not None:
-            origin = _origin(origin)
-            return origin in self.cors_origins or origin == _origin(f"{scope.get('scheme', 'http')}://{headers.get('host', '')}")
+            origin, host = _origin(origin), headers.get("host")
+            if origin == "null":  # a sandboxed frame, a file:// page, a redirect from elsewhere
+                return False
+            return origin in self.cors_origins or (host is not None and origin == _origin(f"{scope.get('scheme', 'http')}://{host}"))
         # No Origin: not a browser, or an old one; a modern browser says where a request came from.
         return headers.get("sec-fetch-site", "").lower() != "cross-site"
 
