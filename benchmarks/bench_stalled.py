@@ -1,8 +1,8 @@
 """How long a stalled client holds a connection: main's code against this tree, default timeouts.
 
 Each tree's server runs in its own process the way `vistamatch serve` runs it (this tree with
-`server_options(settings)`, main without), over an empty gallery (no engine is needed: the stall
-happens before any search). Three raw sockets per server, at once:
+`server_options(settings)`, main without), over an empty gallery and broken weights (no engine is
+needed: the stall happens before any search). Three raw sockets per server, at once:
   nothing   - connects and sends nothing
   headers   - sends half of a request's headers
   body      - sends the headers of POST /api/search with Content-Length 5000, then 10 bytes
@@ -73,9 +73,11 @@ def held(port: int, sent: bytes, cap: float) -> float | None:
 def measure(src: Path, cap: float, work: Path) -> dict[str, float | None]:
     gallery = work / "gallery"
     gallery.mkdir(exist_ok=True)
+    weights = work / "broken.npz"  # exists, so the background load fails at once, with no hub look-up
+    weights.write_bytes(b"not weights")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(src)}
-    cmd = [sys.executable, "-c", SERVER, str(gallery), str(work / "data"), str(work / "missing.npz"), str(port)]
+    cmd = [sys.executable, "-c", SERVER, str(gallery), str(work / "data"), str(weights), str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
