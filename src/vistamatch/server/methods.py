@@ -2,7 +2,7 @@
 
 FastAPI routes answer only the methods they declare: HEAD on a gallery file was a 405, and a
 405 or OPTIONS named the methods of one route (GET /api/history/{id}) while the same path has
-others (DELETE). This middleware looks at all routes of the path before the router does.
+others (DELETE). This middleware asks every route of the path, for HEAD, OPTIONS and 405 only.
 """
 
 from __future__ import annotations
