@@ -53,3 +53,39 @@ def tiny_weights(tmp_path_factory, tiny_config) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny-dinov2.npz"
     save_weights(random_state_dict(tiny_config, seed=0), path)
     return path
+
+
+# A 9000 x 9000 lossless WebP of one colour, 38 bytes: Image.new("RGB", (9000, 9000), (200, 120, 40))
+# saved with lossless=True, method=0, quality=0. Decoded in full it costs about 1.2 GB.
+HUGE_WEBP = bytes.fromhex("524946461e000000574542505650384c110000002f27e3c9080750bc2217a5ff8188e87f0000")
+
+
+def png_of_zeros(width: int, height: int, color_type: int = 2) -> bytes:
+    """An 8-bit PNG of black pixels (colour type 2: RGB, 0: gray), compressed row by row: a
+    picture of any size in little memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row_bytes = 1 + width * (3 if color_type == 2 else 1)  # filter byte + pixels
+    block = b"\0" * min(row_bytes, 1 << 20)
+    packer = zlib.compressobj(1)
+    parts = [packer.compress(block[: min(len(block), row_bytes - done)]) for _ in range(height) for done in range(0, row_bytes, len(block))]
+    idat = b"".join(parts) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def zeros_png():
+    """png_of_zeros(width, height, color_type=2)."""
+    return png_of_zeros
+
+
+@pytest.fixture(scope="session")
+def huge_images() -> dict[str, bytes]:
+    """Small files that decode huge, all under the pixel limit: a 9000 x 9000 WebP, a 9400 x 9400 PNG
+    and an 89,000,000 x 1 PNG."""
+    return {"9000x9000.webp": HUGE_WEBP, "9400x9400.png": png_of_zeros(9400, 9400), "89Mx1.png": png_of_zeros(89_000_000, 1)}

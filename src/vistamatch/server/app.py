@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None 
         service=service,
         history=HistoryStore(settings.history_path, settings.history_max_len),
         gallery=GalleryPaths(settings.gallery_dir, IMAGE_EXTENSIONS),
-        thumbs=ThumbnailCache(settings.thumbs_dir, settings.thumb_size),
+        thumbs=ThumbnailCache(settings.thumbs_dir, settings.thumb_size, settings.decode_budget_bytes),
     )
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import defaults
+from ..imaging import DEFAULT_DECODE_BUDGET_MB, decode_budget_from_env
 
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_MB = 20
@@ -28,6 +29,7 @@ class Settings:
     thumbs_dir: Path = DEFAULT_THUMBS_DIR
     thumb_size: int = 256
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MB
+    decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_MB * MB  # memory one image's decoding may take (imaging/budget.py)
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     update_index: bool = True  # build or update the index before serving if the gallery changed
     load_wait_seconds: float = 60.0  # a search arriving while the engine loads waits this long, then 503
@@ -51,6 +53,7 @@ class Settings:
             near_dup_threshold=defaults.near_dup_threshold(),
             thumbs_dir=Path(os.environ.get("VISTAMATCH_THUMBS_DIR") or DEFAULT_THUMBS_DIR),
             max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB) * MB),
+            decode_budget_bytes=decode_budget_from_env(),
             cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
             update_index=os.environ.get("VISTAMATCH_UPDATE_INDEX", "1").lower() not in ("0", "false", "no"),
             allowed_hosts=_split_origins(os.environ.get("VISTAMATCH_ALLOWED_HOSTS", "")),
