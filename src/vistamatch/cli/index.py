@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import defaults
@@ -64,6 +65,8 @@ def run_index(args: argparse.Namespace) -> int:
     report = build_index(
         gallery, model, index_paths(args), preprocess, batch_size=args.batch_size, workers=args.workers, progress=not args.quiet
     )
+    if report.set_aside:
+        print(f"warning: index manifest {report.set_aside}", file=sys.stderr)
     print(report.summary())
     return 0
 

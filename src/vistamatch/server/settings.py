@@ -30,6 +30,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     update_index: bool = True  # build or update the index before serving if the gallery changed
     load_wait_seconds: float = 60.0  # a search arriving while the engine loads waits this long, then 503
+    index_lock_timeout: float = 60.0  # wait this long for another build of the index, then serve the last one
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -47,6 +48,7 @@ class Settings:
             max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB) * MB),
             cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
             update_index=os.environ.get("VISTAMATCH_UPDATE_INDEX", "1").lower() not in ("0", "false", "no"),
+            index_lock_timeout=float(os.environ.get("VISTAMATCH_INDEX_LOCK_TIMEOUT") or 60.0),
         )
         values.update(overrides)
         return cls(**values)
