@@ -236,3 +236,10 @@ def test_a_broken_manifest_is_named_by_readers_and_set_aside_by_builds(built, ga
     assert len(backups) == 1 and backups[0].read_bytes() == content
     assert backups[0].name in report.set_aside and "full build" in report.note
     assert report.written and open_index(built).size == 12
+
+
+def test_a_folder_in_place_of_a_file_is_named(built):
+    built.mapping.unlink()
+    built.mapping.mkdir()
+    with pytest.raises(VistaMatchError, match=f"{built.mapping}: cannot read the index"):
+        open_index(built)

@@ -93,6 +93,10 @@ class IndexFiles:
         for attempt in range(_READ_ATTEMPTS):
             try:
                 return self._read_once(mmap)
+            except (FileNotFoundError, VistaMatchError):
+                raise
+            except OSError as exc:  # a folder in a file's place, no permission...
+                raise VistaMatchError(f"{exc.filename}: cannot read the index ({exc.strerror or exc})") from exc
             except _Raced as raced:
                 if raced.args[0] == seen:  # the same files twice: not a race but a mismatch that stays
                     break
@@ -219,9 +223,8 @@ class IndexFiles:
                 for e in journal.values():
                     Path(e["staged"]).unlink(missing_ok=True)
             self._remove_journal()
-        for target in self._targets():
-            for leftover in target.parent.glob(f"{target.name}.gen-*.tmp"):
-                leftover.unlink(missing_ok=True)
+        for leftover in self._leftovers():
+            leftover.unlink(missing_ok=True)
 
     def commit(self, manifest: Manifest, rows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Replace the index with ``manifest`` and, when given, ``rows`` = (features (N, D), mapping (N,)).
@@ -291,8 +294,11 @@ class IndexFiles:
         self.paths.journal.unlink(missing_ok=True)
         fsync_dir(self.paths.journal.parent)
 
-    def _targets(self) -> tuple[Path, Path, Path]:
-        return self.paths.features, self.paths.mapping, self.paths.manifest
+    def _leftovers(self) -> Iterator[Path]:
+        """What kills before a commit point leave: staged files, and a journal's temporary file."""
+        for target in (self.paths.features, self.paths.mapping, self.paths.manifest):
+            yield from target.parent.glob(f"{target.name}.gen-*.tmp")
+        yield from self.paths.journal.parent.glob(f".{self.paths.journal.name}.*.tmp")
 
     def _step(self, name: str) -> None:
         if self.on_step is not None:
