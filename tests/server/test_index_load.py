@@ -1,5 +1,6 @@
 """How the server loads the index: a broken manifest is set aside and rebuilt, a build lock held too
-long falls back to the last committed index, and two servers on one index queue for its lock."""
+long falls back to the last committed index (or, with none yet, is waited for again), and two
+servers on one index queue for its lock."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import httpx
 import pytest
 
 from vistamatch.errors import VistaMatchError
 from vistamatch.index import IndexPaths
-from vistamatch.index.files import IndexFiles, LockTimeout
+from vistamatch.index.files import IndexFiles
 from vistamatch.server import Settings, load_engine
 
 from .test_serve_cli import free_port, stop, wait_ready
@@ -49,9 +52,23 @@ def test_a_lock_held_too_long_serves_the_last_committed_index(fresh, caplog):
         assert loaded.gallery_size == 8
         assert "serving the last committed index" in caplog.text and str(paths_of(fresh).lock) in caplog.text
 
-    empty = Settings.for_folder(fresh.gallery_dir, fresh.features_path.parent / "empty", fresh.weights, index_lock_timeout=0.2)
-    with IndexFiles(paths_of(empty)).locked(), pytest.raises(LockTimeout):
-        load_engine(empty)  # nothing committed to fall back on: the wait's error is the answer
+
+def test_with_no_index_yet_a_server_waits_for_the_other_build(photo_gallery, tiny_weights, tmp_path, caplog):
+    empty = Settings.for_folder(photo_gallery, tmp_path / "empty", tiny_weights, index_lock_timeout=0.2)
+    held = threading.Event()
+
+    def first_build():  # another worker's first build, longer than the lock timeout
+        with IndexFiles(paths_of(empty)).locked():
+            held.set()
+            time.sleep(1.5)
+
+    thread = threading.Thread(target=first_build)
+    thread.start()
+    held.wait(10)
+    with caplog.at_level(logging.WARNING, logger="vistamatch.server.service"):
+        loaded = load_engine(empty)
+    thread.join()
+    assert loaded.gallery_size == 8 and "no committed index to serve yet: waiting again" in caplog.text
 
 
 def test_two_servers_on_one_index_queue_for_its_lock(photo_gallery, tiny_weights, tmp_path, query_jpeg):

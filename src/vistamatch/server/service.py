@@ -51,7 +51,8 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     """Weights (fetched on first use), the index built or updated if needed, then the engine.
 
     The build waits for another process building the same index (several server workers queue);
-    one that waits past ``index_lock_timeout`` serves the last committed index instead, if there is one.
+    one that waits past ``index_lock_timeout`` serves the last committed index instead, or, when
+    there is none yet, waits again (logging who holds the lock each time).
     """
     from ..index import IndexPaths, open_index
     from ..model import load_model, resolve_weights
@@ -104,20 +105,22 @@ def _build(settings: Settings, model, paths, progress: bool) -> None:
         built_with = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None  # header only
     except BrokenManifestError:  # set aside by the build, which says so
         built_with = None
-    try:
-        report = build_index(
-            settings.gallery_dir,
-            model,
-            paths,
-            PreprocessConfig(**built_with) if built_with else None,
-            progress=progress,
-            lock_timeout=settings.index_lock_timeout,
-        )
-    except LockTimeout as exc:
-        if not _usable(paths):
-            raise
-        log.warning("%s; serving the last committed index", exc)
-        return
+    while True:
+        try:
+            report = build_index(
+                settings.gallery_dir,
+                model,
+                paths,
+                PreprocessConfig(**built_with) if built_with else None,
+                progress=progress,
+                lock_timeout=settings.index_lock_timeout,
+            )
+            break
+        except LockTimeout as exc:
+            if _usable(paths):
+                log.warning("%s; serving the last committed index", exc)
+                return
+            log.warning("%s; no committed index to serve yet: waiting again", exc)  # e.g. another worker's first build
     if report.set_aside:
         log.warning("index manifest %s", report.set_aside)
     log.info("%s", report.summary())
