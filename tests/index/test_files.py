@@ -18,6 +18,7 @@ import pytest
 
 from vistamatch.errors import VistaMatchError
 from vistamatch.index import IndexPaths, build_index, open_index
+from vistamatch.index import files as files_module
 from vistamatch.index.files import IndexFiles, LockTimeout
 from vistamatch.index.manifest import BrokenManifestError
 
@@ -81,10 +82,23 @@ def assert_whole(view, old) -> None:
 
 
 def leftovers(paths) -> list[str]:
-    return sorted(p.name for p in paths.features.parent.iterdir() if ".gen-" in p.name or "partial-commit" in p.name)
+    folders = {paths.features.parent, paths.mapping.parent, paths.manifest.parent}
+    return sorted(p.name for f in folders for p in f.iterdir() if ".gen-" in p.name or "partial-commit" in p.name)
 
 
-def test_a_reader_at_every_step_of_a_commit_sees_the_old_or_the_new_index(built):
+def split(tmp_path) -> IndexPaths:
+    """The three files in three folders (--features, --mapping, --manifest anywhere)."""
+    return IndexPaths(
+        tmp_path / "rows" / "gallery_features.npy",
+        tmp_path / "names" / "gallery_mapping.npy",
+        tmp_path / "meta" / "gallery_manifest.json",
+    )
+
+
+@pytest.mark.parametrize("layout", ["one folder", "three folders"])
+def test_a_reader_at_every_step_of_a_commit_sees_the_old_or_the_new_index(gallery, tmp_path, layout):
+    built = IndexPaths.in_dir(tmp_path / "idx") if layout == "one folder" else split(tmp_path)
+    build_index(gallery, PixelStatsModel(), built, progress=False, batch_size=4)
     old = seen(built)
     views = {}
 
@@ -99,6 +113,21 @@ def test_a_reader_at_every_step_of_a_commit_sees_the_old_or_the_new_index(built)
     # the commit point is the journal: before it the old index, from it on the new one
     assert [generation(pair[0]) for pair in views.values()] == ["old"] * 4 + ["new"] * 6
     assert leftovers(built) == [] and generation(seen(built)) == "new"
+
+
+def test_every_folder_holding_a_staged_file_is_synced_before_the_journal(gallery, tmp_path, monkeypatch):
+    paths = split(tmp_path)
+    build_index(gallery, PixelStatsModel(), paths, progress=False, batch_size=4)
+    synced = []
+    monkeypatch.setattr(files_module, "fsync_dir", lambda folder: synced.append(Path(folder)))
+    before_journal = []
+
+    def step(name):
+        if name == "journal written":
+            before_journal.extend(synced)
+
+    commit_next_generation(IndexFiles(paths, on_step=step))
+    assert {p.parent for p in (paths.features, paths.mapping, paths.manifest)} <= set(before_journal)
 
 
 @pytest.mark.parametrize("step", STEPS)
