@@ -272,3 +272,14 @@ def test_a_folder_in_place_of_a_file_is_named(built):
     built.mapping.mkdir()
     with pytest.raises(VistaMatchError, match=f"{built.mapping}: cannot read the index"):
         open_index(built)
+
+
+@pytest.mark.parametrize("journal", [b"", b"{not json", b'{"a.npy": "a.npy.partial-new"}', b'{"entries": [{"target": 1}]}'])
+def test_a_journal_that_is_not_ours_is_ignored_by_readers_and_rolled_back(built, journal):
+    old = seen(built)
+    built.journal.write_bytes(journal)
+    assert seen(built)[0] == old[0]
+    files = IndexFiles(built)
+    with files.locked():
+        files.recover()
+    assert not built.journal.exists() and seen(built)[0] == old[0]

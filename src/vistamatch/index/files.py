@@ -48,6 +48,7 @@ DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a build (or a server worker) waits for an
 _TRAILER_MAGIC = b"\nVISTAMATCH-ROWS "
 _TRAILER_SIZE = len(_TRAILER_MAGIC) + 32 + 1  # magic, 32 hex digits, newline
 _READ_ATTEMPTS = 50  # a reader that raced a commit reads again, this many times at most
+_JOURNAL_ENTRY = {"target": str, "staged": str, "size": int, "inode": int}
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -124,12 +125,10 @@ class IndexFiles:
             mapping, map_token = _read_npy(map_file, p.mapping, mmap=False)
             identity = tuple(os.fstat(f.fileno()).st_ino for f in (man_file, feat_file, map_file) if f)
             rows = manifest.rows if manifest else None
-            if rows is not None:
+            if rows is not None:  # None: a manifest written before generations, nothing to compare
+                expected = (rows["token"], rows["token"], rows["features_size"], rows["mapping_size"])
                 sizes = (os.fstat(feat_file.fileno()).st_size, os.fstat(map_file.fileno()).st_size)
-                if (feat_token, map_token) != (rows["token"], rows["token"]) or sizes != (
-                    rows["features_size"],
-                    rows["mapping_size"],
-                ):
+                if (feat_token, map_token, *sizes) != expected:
                     raise _Raced(identity)
         if features.ndim != 2 or mapping.ndim != 1 or len(features) != len(mapping):
             raise VistaMatchError(
@@ -142,8 +141,10 @@ class IndexFiles:
     def _read_journal(self) -> dict[Path, dict] | None:
         """The pending commit's entries by target, or None. Never partial: the journal is written atomically."""
         try:
-            data = json.loads(self.paths.journal.read_text("utf-8"))
-            return {Path(e["target"]): e for e in data["entries"]}
+            entries = json.loads(self.paths.journal.read_text("utf-8"))["entries"]
+            if not all(isinstance(e[k], t) for e in entries for k, t in _JOURNAL_ENTRY.items()):
+                raise TypeError("journal entry of the wrong type")
+            return {Path(e["target"]): e for e in entries}
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):  # not ours (an older format): recovery rolls it back
