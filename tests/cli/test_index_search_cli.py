@@ -125,3 +125,24 @@ def test_original_root_scripts(photo_gallery, tiny_weights, tmp_path):
     assert search.returncode == 0, search.stderr
     exported = sorted(p.name for p in (tmp_path / "results_top50").iterdir())
     assert len(exported) == 4 and exported[0].startswith("001_") and exported[0].endswith("_coffee.webp")
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage {", b'{"dim": [8]}'], ids=["empty", "garbage", "wrong-type"])
+def test_a_broken_manifest_info_names_it_index_sets_it_aside(photo_gallery, tiny_weights, tmp_path, capsys, content):
+    idx = tmp_path / "idx"
+    files = ["--features", idx / "gallery_features.npy", "--mapping", idx / "gallery_mapping.npy"]
+    assert run(capsys, "index", photo_gallery, "--weights", tiny_weights, *files, "--quiet")[0] == 0
+    manifest = idx / "gallery_manifest.json"
+    manifest.write_bytes(content)
+    before = sorted((p.name, p.read_bytes()) for p in idx.iterdir() if p.is_file())
+
+    code, out, err = run(capsys, "info", *files)
+    assert code == 2 and out == "" and err.startswith(f"error: {manifest}: unreadable index manifest")
+    assert sorted((p.name, p.read_bytes()) for p in idx.iterdir() if p.is_file()) == before  # nothing changed
+
+    code, out, err = run(capsys, "index", photo_gallery, "--weights", tiny_weights, *files, "--quiet")
+    backups = list(idx.glob("gallery_manifest.json.broken-*"))
+    assert code == 0 and len(backups) == 1 and backups[0].read_bytes() == content
+    assert err.startswith(f"warning: index manifest {manifest}: unreadable") and backups[0].name in err
+    assert "indexed 8 images" in out
+    assert run(capsys, "info", *files)[0] == 0

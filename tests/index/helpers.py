@@ -45,3 +45,17 @@ def write_variants(folder: Path, photos: dict, count: int, *, start: int = 0) ->
         crop.save(path, format=fmt)
         written.append(path)
     return written
+
+
+def commit_next_generation(files) -> None:
+    """Commit, under the lock, the index at ``files`` minus its first row: a next generation to race."""
+    from vistamatch.index import Manifest
+
+    paths = files.paths
+    with files.locked():
+        manifest = Manifest.load(paths.manifest)
+        first = manifest.indexed[0]
+        manifest.files = [f for f in manifest.files if f != first]
+        manifest.built_at = "next"
+        features, mapping = np.load(paths.features), np.load(paths.mapping)
+        files.commit(manifest, (features[1:], mapping[1:]))

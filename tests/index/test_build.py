@@ -8,6 +8,7 @@ import pytest
 from vistamatch.errors import VistaMatchError
 from vistamatch.imaging import PreprocessConfig
 from vistamatch.index import IndexPaths, Manifest, build_index, open_index, pipeline
+from vistamatch.index.files import LockTimeout
 from vistamatch.index.scan import content_hash
 
 from .helpers import PixelStatsModel, write_variants
@@ -107,11 +108,11 @@ def test_add_change_delete_rename_touch(gallery, photos, stats_model, tmp_path, 
 def test_a_lost_mapping_file_is_rebuilt(gallery, stats_model, tmp_path):
     paths = IndexPaths.in_dir(tmp_path / "idx")
     build(gallery, stats_model, paths)
-    mapping = paths.mapping.read_bytes()
+    mapping = np.load(paths.mapping)
     paths.mapping.unlink()
     report = build(gallery, stats_model, paths)
     assert report.written and "full build" in report.note
-    assert paths.mapping.read_bytes() == mapping
+    assert np.array_equal(np.load(paths.mapping), mapping)
 
 
 def test_duplicate_files_are_embedded_once(gallery, stats_model, tmp_path, decode_counter):
@@ -194,8 +195,8 @@ def test_an_interrupted_build_resumes_from_its_checkpoints(gallery, tmp_path):
 
     paths = IndexPaths.in_dir(tmp_path / "idx")
     with pytest.raises(KeyboardInterrupt):
-        build(gallery, Crashing(), paths, checkpoint_every=4)
-    assert not paths.exists() and len(list(paths.checkpoint_dir.glob("chunk-*.npz"))) == 2
+        build(gallery, Crashing(), paths)
+    assert not paths.exists() and len(list(paths.checkpoint_dir.glob("chunk-*.npz"))) == 1  # flushed on the way out
     model = PixelStatsModel()
     report = build(gallery, model, paths)
     assert report.resumed == 8 and report.embedded == model.images_seen == 4
@@ -215,7 +216,7 @@ def test_checkpoints_of_other_weights_are_discarded(gallery, tmp_path):
 
     paths = IndexPaths.in_dir(tmp_path / "idx")
     with pytest.raises(KeyboardInterrupt):
-        build(gallery, Crashing("stats:old"), paths, checkpoint_every=4)
+        build(gallery, Crashing("stats:old"), paths)
     report = build(gallery, PixelStatsModel(), paths)
     assert report.resumed == 0 and report.embedded == 12
 
@@ -227,8 +228,9 @@ def test_missing_folder_and_a_concurrent_build(gallery, stats_model, tmp_path):
     from filelock import FileLock
 
     paths.lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(paths.lock)), pytest.raises(VistaMatchError, match="another build"):
-        build(gallery, stats_model, paths)
+    with FileLock(str(paths.lock)), pytest.raises(LockTimeout, match="another build") as caught:
+        build(gallery, stats_model, paths, lock_timeout=0.3)
+    assert str(paths.lock) in str(caught.value) and "waiting 0.3 s" in str(caught.value)
 
 
 def test_empty_gallery(tmp_path, stats_model):

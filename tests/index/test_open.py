@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,6 @@ from vistamatch.index import (
     build_index,
     open_index,
 )
-from vistamatch.index.commit import commit_files, recover
 
 from .helpers import PixelStatsModel
 
@@ -73,35 +70,6 @@ def test_files_that_disagree_are_reported(tmp_path):
     np.save(paths.mapping, np.array(["a", "b", object()], dtype=object))
     with pytest.raises(VistaMatchError, match="unreadable index"):
         open_index(paths)
-
-
-def test_a_commit_killed_between_renames_is_rolled_forward(built):
-    old_manifest = json.loads(built.manifest.read_text())
-    features = np.load(built.features)[::-1].copy()
-    mapping = np.load(built.mapping)[::-1].copy()
-    manifest = dict(old_manifest, built_at="later")
-    # stage everything and write the journal, but "die" before any rename
-    from vistamatch.index import commit
-
-    real_roll = commit._roll_forward
-    commit._roll_forward = lambda paths: None
-    try:
-        commit_files(built, {built.features: features, built.mapping: mapping, built.manifest: json.dumps(manifest).encode()})
-    finally:
-        commit._roll_forward = real_roll
-    assert built.journal.exists() and np.array_equal(np.load(built.mapping)[::-1], mapping)  # still the old files
-    index = open_index(built)  # finishes the commit first
-    assert not built.journal.exists()
-    assert index.relative_paths.tolist() == mapping.tolist()
-    assert json.loads(built.manifest.read_text())["built_at"] == "later"
-
-
-def test_staged_files_without_a_journal_are_discarded(built):
-    before = built.features.read_bytes()
-    staged = built.features.with_name(built.features.name + ".partial-new")
-    staged.write_bytes(b"half written")
-    recover(built)
-    assert not staged.exists() and built.features.read_bytes() == before
 
 
 def test_opening_reads_only_the_manifest_header(built, gallery):

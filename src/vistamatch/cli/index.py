@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import defaults
@@ -73,6 +74,8 @@ def run_index(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         follow_outside_links=args.follow_outside_links or defaults.follow_outside_links(),
     )
+    if report.set_aside:
+        print(f"warning: index manifest {report.set_aside}", file=sys.stderr)
     print(report.summary())
     return 0
 

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     add_weights_argument(p)
     add_index_arguments(p)
     p.add_argument("--history", type=Path, help="history file (default: $HISTORY_PATH or search_history.json)")
-    p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing)")
+    p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing or its manifest is broken)")
     add_follow_links_argument(p)
     p.add_argument("--max-upload-mb", type=float, help="largest accepted upload in MB (default 20)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin (repeatable; default: CORS off)")

@@ -4,7 +4,7 @@ Public API::
 
     IndexPaths(features, mapping, manifest)       # .from_defaults() (seed layout + env vars), .in_dir(folder)
     build_index(gallery_dir, model, paths, preprocess=None, *, batch_size=8, workers=None,
-                progress=True, checkpoint_every=256, checkpoint_seconds=30.0) -> BuildReport
+                progress=True, checkpoint_seconds=2.0, lock_timeout=60.0) -> BuildReport
     open_index(paths, *, mmap=True, model=None, preprocess=None, gallery_dir=None) -> GalleryIndex
     GalleryIndex: .store (NumpyStore), .relative_paths, .manifest (ManifestSummary: the header),
                   .gallery_dir, .size, .dim, .verified, .preprocess,
@@ -13,7 +13,8 @@ Public API::
 
 On disk: ``gallery_features.npy`` (N x D float32, unit rows), ``gallery_mapping.npy`` (N relative paths,
 fixed-width unicode: ``np.load(..., allow_pickle=False)`` works), ``gallery_manifest.json``. Rows are
-sorted by relative path. During a build: ``gallery_features.partial/`` (checkpoints) and a lock file.
+sorted by relative path. During a build: ``gallery_features.partial/`` (checkpoints) and a lock file;
+during a commit, staged ``*.gen-<g>.tmp`` files and a journal. ``files.IndexFiles`` owns them all.
 """
 
 from .build import BuildReport, build_index

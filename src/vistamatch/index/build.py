@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from ..errors import VistaMatchError
 from ..imaging import PreprocessConfig
 from ..search.store import l2_normalize
-from .checkpoint import Checkpoint
-from .commit import commit_files, recover
+from .checkpoint import CHECKPOINT_SECONDS, Checkpoint
+from .files import DEFAULT_LOCK_TIMEOUT, IndexFiles
 from .manifest import INDEXED, SKIPPED, FileRecord, Manifest, as_read_back
 from .paths import IndexPaths
 from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead
@@ -54,6 +52,7 @@ class BuildReport:
     duplicates: int = 0  # indexed files whose content equals an earlier file's
     skipped: list[FileRecord] = field(default_factory=list)
     written: bool = False  # False when the index on disk was already up to date
+    set_aside: str | None = None  # a broken manifest moved aside before rebuilding (a warning to show)
     embed_seconds: float = 0.0  # reading, decoding and embedding
     seconds: float = 0.0
     note: str | None = None
@@ -90,15 +89,16 @@ def build_index(
     batch_size: int = 8,
     workers: int | None = None,
     progress: bool = True,
-    checkpoint_every: int = 256,
-    checkpoint_seconds: float = 30.0,
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
-    Checkpoints every ``checkpoint_every`` embeddings or ``checkpoint_seconds``, whichever comes first.
-    Only regular files are read; symlinks leading outside the gallery are skipped unless ``follow_outside_links``.
-    Raises VistaMatchError if the folder is missing or another build holds the index.
+    Checkpoints the embeddings every ``checkpoint_seconds`` (see ``checkpoint``). Waits up to
+    ``lock_timeout`` seconds for another build of the same index. Raises VistaMatchError if the folder
+    is missing, LockTimeout if the other build takes longer. Only regular files are read; symlinks
+    leading outside the gallery are skipped unless ``follow_outside_links``.
     """
     started = time.perf_counter()
     preprocess = preprocess or PreprocessConfig()
@@ -106,16 +106,17 @@ def build_index(
     if not root.is_dir():
         raise VistaMatchError(f"gallery folder not found: {gallery_dir}")
     workers = workers or min(8, os.cpu_count() or 2)
-    with _exclusive(paths):
-        recover(paths)
+    index_files = IndexFiles(paths, lock_timeout=lock_timeout)
+    with index_files.locked():
+        index_files.recover()
         meta = {
             "model_fingerprint": model.fingerprint,
             "preprocess": as_read_back(preprocess.to_dict()),
             "dim": int(model.config.hidden_size),
         }
         report = BuildReport(gallery_dir=root)
-        previous = PreviousIndex.load(paths, meta)
-        report.note = previous.note
+        previous = PreviousIndex.load(index_files, meta)
+        report.note, report.set_aside = previous.note, previous.set_aside
         checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, meta)
 
         files = scan_gallery(root, follow_outside_links=follow_outside_links)
@@ -132,7 +133,7 @@ def build_index(
         report.unchanged = sum(1 for path in records if path in previous.records)
 
         t0 = time.perf_counter()
-        embedder = _Embedder(model, checkpoint, batch_size, checkpoint_every, checkpoint_seconds)
+        embedder = _Embedder(model, checkpoint, batch_size, checkpoint_seconds)
         claims = Claims([*previous.row_of_hash, *resumed])
         decoded: list[Decoded] = []
         with tqdm(total=len(to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
@@ -165,20 +166,20 @@ def build_index(
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             build_seconds=time.perf_counter() - started,
         )
-        report.written = _write(paths, manifest, indexed, previous, {**resumed, **embedder.vectors})
+        report.written = _write(index_files, manifest, indexed, previous, {**resumed, **embedder.vectors})
         checkpoint.remove()
     report.seconds = time.perf_counter() - started
     return report
 
 
 class _Embedder:
-    """Batches decoded images by shape, runs the model, and checkpoints the embeddings."""
+    """Batches decoded images by shape, runs the model, and checkpoints the embeddings every ``seconds``."""
 
-    def __init__(self, model, checkpoint: Checkpoint, batch_size: int, every: int, seconds: float):
+    def __init__(self, model, checkpoint: Checkpoint, batch_size: int, seconds: float):
         self.model = model
         self.checkpoint = checkpoint
         self.batcher = ShapeBatcher(batch_size, max_held=8 * batch_size)
-        self.every, self.seconds = every, seconds
+        self.seconds = seconds
         self.last_flush = time.monotonic()
         self.vectors: dict[str, np.ndarray] = {}  # content hash -> (D,) unit vector
         self.failed: dict[str, str] = {}  # content hash -> reason
@@ -200,7 +201,7 @@ class _Embedder:
         vectors = l2_normalize(self.model(pixels))  # (B, 3, H, W) -> (B, D)
         self.vectors.update(zip(digests, vectors))
         self.checkpoint.add(digests, vectors)
-        if self.checkpoint.pending >= self.every or time.monotonic() - self.last_flush >= self.seconds:
+        if time.monotonic() - self.last_flush >= self.seconds:
             self.checkpoint.flush()
             self.last_flush = time.monotonic()
         return len(digests)
@@ -226,14 +227,14 @@ def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, records, re
             report.reused += 1
 
 
-def _write(paths: IndexPaths, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh) -> bool:
+def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh) -> bool:
     """Commit the new index; only the manifest when the rows did not change. Returns whether rows were written."""
     order = [(r.path, r.hash) for r in indexed]
     old = previous.manifest
     if old is not None and order == previous.order:
         if old.files != manifest.files:  # e.g. touched files: same rows, new mtimes
             manifest.built_at, manifest.build_seconds = old.built_at, old.build_seconds
-            commit_files(paths, {paths.manifest: manifest.to_json_bytes()})
+            files.commit(manifest)
         return False
     features = np.zeros((len(indexed), manifest.dim), np.float32)  # (N, D)
     from_previous = []  # (row here, row in the previous features)
@@ -246,19 +247,6 @@ def _write(paths: IndexPaths, manifest: Manifest, indexed: list[FileRecord], pre
         here, there = np.array(from_previous).T
         features[here] = previous.features[there]  # one gather from the memory map
     mapping = np.array([r.path for r in indexed], dtype=str) if indexed else np.zeros(0, dtype="<U1")
-    commit_files(paths, {paths.features: features, paths.mapping: mapping, paths.manifest: manifest.to_json_bytes()})
+    files.commit(manifest, (features, mapping))
     return True
 
-
-@contextmanager
-def _exclusive(paths: IndexPaths):
-    paths.lock.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(paths.lock), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise VistaMatchError(f"another build is writing this index (lock {paths.lock}); wait for it to finish") from None
-    try:
-        yield
-    finally:
-        lock.release()

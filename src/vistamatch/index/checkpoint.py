@@ -1,5 +1,10 @@
 """Partial progress of a build, so a kill loses at most the last few seconds of work.
 
+The build writes a chunk after the first model call that ends ``CHECKPOINT_SECONDS`` (2 s) or more
+after the previous chunk (or the start), whatever the batch size. So what a kill loses is at most
+the model calls that started and ended within 2 s after the last chunk, plus the call running at
+the kill (one batch, up to ``--batch-size`` images): at most 2 s of embedding work plus one batch.
+
 A folder beside the features file holds ``meta.json`` (model fingerprint, preprocessing, dimension) and
 numbered chunks ``chunk-000001.npz`` (content hashes (n,) and their unit vectors (n, D)), each written
 atomically, so whatever a kill leaves is complete. Embeddings are keyed by content hash, so a resumed
@@ -18,6 +23,8 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_json
 from .manifest import as_read_back
+
+CHECKPOINT_SECONDS = 2.0
 
 
 class Checkpoint:

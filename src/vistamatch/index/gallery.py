@@ -10,8 +10,8 @@ import numpy as np
 
 from ..errors import IndexMismatchError, VistaMatchError
 from ..search.store import NumpyStore
-from .commit import recover
-from .manifest import ManifestSummary, as_read_back, read_summary
+from .files import IndexFiles
+from .manifest import ManifestSummary, as_read_back
 from .paths import IndexPaths
 
 
@@ -81,22 +81,15 @@ def open_index(
     """Open the index at ``paths`` (features memory-mapped by default, so a 1M-row index opens at once).
 
     With ``model``/``preprocess`` given, checks them (see ``GalleryIndex.check``). An index without a
-    manifest is opened with an ``UnverifiedIndexWarning``; its rows are normalised on the fly.
+    manifest is opened with an ``UnverifiedIndexWarning``; its rows are normalised on the fly. Never
+    writes: a commit in progress or interrupted is read as its committed generation (see ``files``).
     """
-    recover(paths)  # a build killed while committing
-    if not paths.exists():
-        raise IndexMissingError(f"no index at {paths.features}; build one with: vistamatch index GALLERY_DIR")
+    files = IndexFiles(paths)  # lock-free: reads the last committed generation, writes nothing
     try:
-        features = np.load(paths.features, mmap_mode="r" if mmap else None, allow_pickle=False)
-        mapping = np.load(paths.mapping, allow_pickle=False)
-    except ValueError as exc:
-        raise VistaMatchError(f"{paths.mapping}: unreadable index ({exc}); re-index with: vistamatch index") from exc
-    if features.ndim != 2 or mapping.ndim != 1 or len(features) != len(mapping):
-        raise VistaMatchError(
-            f"index files disagree: features {features.shape}, mapping {mapping.shape}; re-index with: vistamatch index"
-        )
-    mapping = mapping.astype(str, copy=False)  # bytes from an old writer become str; str stays as is
-    manifest = read_summary(paths.manifest) if paths.manifest.exists() else None
+        snapshot = files.read(mmap=mmap)
+    except FileNotFoundError:
+        raise IndexMissingError(f"no index at {paths.features}; build one with: vistamatch index GALLERY_DIR") from None
+    features, mapping, manifest = snapshot.features, snapshot.mapping, snapshot.manifest
     if manifest is None:
         if len(mapping):
             mapping = np.char.replace(mapping, "\\", "/")  # '/'-separated, whatever wrote it
@@ -106,8 +99,6 @@ def open_index(
             UnverifiedIndexWarning,
             stacklevel=2,
         )
-    elif manifest.count != len(mapping) or manifest.dim != features.shape[1]:
-        raise VistaMatchError(f"{paths.manifest} does not describe {paths.features}; re-index with: vistamatch index")
     store = NumpyStore(features, mapping, normalized=manifest is not None and manifest.normalized)
     if gallery_dir is None and manifest is not None:
         gallery_dir = manifest.gallery_dir

@@ -1,7 +1,8 @@
 """The manifest: what an index was built from, file by file, and with which model and preprocessing.
 
-JSON, committed atomically with the features and mapping (see ``commit``). The header (fingerprint,
-preprocessing, dimension, count, build time, skipped files) comes first; ``files`` comes last, one
+JSON, committed with the features and mapping by ``files.IndexFiles``. The header (fingerprint,
+preprocessing, dimension, count, build time, skipped files, and the commit's generation and rows
+token that tie it to its features and mapping) comes first; ``files`` comes last, one
 record per line, sorted by path; the ``indexed`` ones are exactly the mapping's rows, in order.
 Searching needs only the header: ``read_summary`` stops before ``files``, so a 1M-file manifest
 opens in milliseconds; the builder reads everything with ``Manifest.load``.
@@ -13,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import VistaMatchError
 
@@ -24,6 +25,15 @@ INDEXED = "indexed"
 SKIPPED = "skipped"
 
 _FILES_KEY = b'\n "files": ['  # how to_json_bytes starts the file list, on a line of its own
+
+
+class BrokenManifestError(VistaMatchError):
+    """A manifest that cannot be read (empty, not JSON, wrong types); ``path`` names it."""
+
+    def __init__(self, path, why):
+        self.path = Path(path)
+        self.why = str(why)
+        super().__init__(f"{path}: unreadable index manifest ({why}); re-index with: vistamatch index")
 
 
 @dataclass(frozen=True)
@@ -61,19 +71,16 @@ class ManifestSummary:
     build_seconds: float
     normalized: bool  # rows of the features file have unit length
     skipped: list[SkippedFile]
+    generation: int = 0  # of the commit that wrote this manifest (0: written before generations)
+    rows: dict[str, Any] | None = None  # token and sizes of the features and mapping it describes
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ManifestSummary:
+        skipped = _typed(d, "skipped", list, [])
         return cls(
-            model_fingerprint=d["model_fingerprint"],
-            preprocess=d["preprocess"],
-            dim=int(d["dim"]),
-            count=int(d["count"]),
-            gallery_dir=d["gallery_dir"],
-            built_at=d["built_at"],
-            build_seconds=float(d.get("build_seconds", 0.0)),
-            normalized=bool(d.get("normalized", True)),
-            skipped=[SkippedFile(s["path"], s["reason"]) for s in d.get("skipped", [])],
+            **_header_fields(d),
+            count=_typed(d, "count", int),
+            skipped=[SkippedFile(_typed(s, "path", str), _typed(s, "reason", str)) for s in skipped],
         )
 
 
@@ -87,6 +94,8 @@ class Manifest:
     built_at: str  # ISO 8601, UTC
     build_seconds: float = 0.0
     normalized: bool = True  # rows of the features file have unit length
+    generation: int = 0  # set by the commit (files.IndexFiles.commit)
+    rows: dict[str, Any] | None = None  # set by the commit: token and sizes of the features and mapping
 
     @property
     def indexed(self) -> list[FileRecord]:
@@ -109,6 +118,8 @@ class Manifest:
             "built_at": self.built_at,
             "build_seconds": round(self.build_seconds, 3),
             "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
+            "generation": self.generation,
+            "rows": self.rows,
         }
 
     def to_json_bytes(self) -> bytes:
@@ -121,41 +132,87 @@ class Manifest:
         try:
             data = _parse(path, Path(path).read_bytes())
         except OSError as exc:
-            raise _unreadable(path, exc) from exc
+            raise BrokenManifestError(path, exc) from exc
         try:
-            return cls(
-                model_fingerprint=data["model_fingerprint"],
-                preprocess=data["preprocess"],
-                dim=int(data["dim"]),
-                files=[FileRecord(**f) for f in data["files"]],
-                gallery_dir=data["gallery_dir"],
-                built_at=data["built_at"],
-                build_seconds=float(data.get("build_seconds", 0.0)),
-                normalized=bool(data.get("normalized", True)),
-            )
+            return cls(**_header_fields(data), files=[_record(f) for f in _typed(data, "files", list)])
         except (KeyError, TypeError, ValueError) as exc:
-            raise _unreadable(path, exc) from exc
+            raise BrokenManifestError(path, exc) from exc
 
 
 def read_summary(path: str | os.PathLike) -> ManifestSummary:
     """The header of the manifest at ``path``, reading no further than the start of ``files``."""
     try:
         with open(path, "rb") as f:
-            data = b""
-            while chunk := f.read(1 << 20):
-                data += chunk
-                cut = data.find(_FILES_KEY)
-                if cut >= 0:
-                    head = data[:cut] + b'\n "files": []}'
-                    break
-            else:
-                head = data  # not our layout (edited by hand?): parse it all
+            return summary_from_file(f, path)
     except OSError as exc:
-        raise _unreadable(path, exc) from exc
+        raise BrokenManifestError(path, exc) from exc
+
+
+def summary_from_file(f: BinaryIO, path: str | os.PathLike) -> ManifestSummary:
+    """``read_summary`` of an open file (``path`` names it in errors)."""
+    data = b""
+    while chunk := f.read(1 << 20):
+        data += chunk
+        cut = data.find(_FILES_KEY)
+        if cut >= 0:
+            head = data[:cut] + b'\n "files": []}'
+            break
+    else:
+        head = data  # not our layout (edited by hand?): parse it all
     try:
         return ManifestSummary.from_dict(_parse(path, head))
     except (KeyError, TypeError, ValueError) as exc:
-        raise _unreadable(path, exc) from exc
+        raise BrokenManifestError(path, exc) from exc
+
+
+def _header_fields(d: dict[str, Any]) -> dict[str, Any]:
+    """The header fields Manifest and ManifestSummary share, type-checked."""
+    rows = _typed(d, "rows", dict, None)
+    if rows is not None:
+        for key in ("token", "features_size", "mapping_size"):
+            _typed(rows, key, str if key == "token" else int)
+    return dict(
+        model_fingerprint=_typed(d, "model_fingerprint", str),
+        preprocess=_typed(d, "preprocess", dict),
+        dim=_typed(d, "dim", int),
+        gallery_dir=_typed(d, "gallery_dir", str),
+        built_at=_typed(d, "built_at", str),
+        build_seconds=float(_typed(d, "build_seconds", (int, float), 0.0)),
+        normalized=_typed(d, "normalized", bool, True),
+        generation=_typed(d, "generation", int, 0),
+        rows=rows,
+    )
+
+
+def _record(d: Any) -> FileRecord:
+    if not isinstance(d, dict):
+        raise TypeError(f"file record {d!r:.60} is not an object")
+    return FileRecord(
+        path=_typed(d, "path", str),
+        size=_typed(d, "size", int),
+        mtime_ns=_typed(d, "mtime_ns", int),
+        hash=_typed(d, "hash", (str, type(None))),
+        status=_typed(d, "status", str),
+        reason=_typed(d, "reason", (str, type(None)), None),
+    )
+
+
+_REQUIRED = object()
+
+
+def _typed(d: Any, key: str, kind, default: Any = _REQUIRED) -> Any:
+    """``d[key]`` if it has type ``kind`` (bool is not an int here), else TypeError/KeyError."""
+    if not isinstance(d, dict):
+        raise TypeError(f"expected an object, found {type(d).__name__}")
+    if key not in d:
+        if default is _REQUIRED:
+            raise KeyError(f"no {key!r}")
+        return default
+    value = d[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise TypeError(f"{key!r} is {type(value).__name__}, not {' or '.join(k.__name__ for k in kinds)}")
+    return value
 
 
 def as_read_back(obj: Any) -> Any:
@@ -166,14 +223,14 @@ def as_read_back(obj: Any) -> Any:
 def _parse(path, data: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(data)
-    except ValueError as exc:
-        raise _unreadable(path, exc) from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise BrokenManifestError(path, exc) from exc
     if not isinstance(parsed, dict):
-        raise _unreadable(path, "not a JSON object")
-    if parsed.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+        raise BrokenManifestError(path, "not a JSON object")
+    version = parsed.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise BrokenManifestError(path, f"format_version is {type(version).__name__}")
+    if version > FORMAT_VERSION:
         raise VistaMatchError(f"{path}: manifest format {parsed['format_version']} is newer than this VistaMatch")
     return parsed
 
-
-def _unreadable(path, why) -> VistaMatchError:
-    return VistaMatchError(f"{path}: unreadable index manifest ({why}); re-index with: vistamatch index")

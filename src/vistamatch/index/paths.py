@@ -37,12 +37,12 @@ class IndexPaths:
 
     @property
     def lock(self) -> Path:
-        """Held while a build runs, so two builds never write the same index."""
+        """Held while a build runs (it names its holder), so two builds never write the same index."""
         return self.features.with_name(self.features.stem + ".partial.lock")
 
     @property
     def journal(self) -> Path:
-        """Present only between the moments a new index is staged and fully in place."""
+        """Present only from a commit's commit point until its files are in place (see ``files``)."""
         return self.manifest.with_name(self.manifest.name + ".partial-commit")
 
     def exists(self) -> bool:

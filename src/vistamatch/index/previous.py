@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import VistaMatchError
+from .files import IndexFiles
 from .manifest import INDEXED, FileRecord, Manifest
-from .paths import IndexPaths
 
 
 @dataclass
@@ -19,31 +19,35 @@ class PreviousIndex:
     features: np.ndarray | None = None  # (N, D) memory map
     order: list[tuple[str, str]] = field(default_factory=list)  # (path, hash) of the rows
     note: str | None = None  # why nothing could be reused, if so
+    set_aside: str | None = None  # the broken manifest that was set aside, and where it went
 
     @classmethod
-    def load(cls, paths: IndexPaths, meta: dict) -> PreviousIndex:
-        """What can be reused of the index at ``paths`` for a build with ``meta`` (fingerprint, preprocess, dim)."""
-        if not paths.manifest.exists():
-            note = "existing index has no manifest: full build" if paths.exists() else None
-            return cls(note=note)
+    def load(cls, files: IndexFiles, meta: dict) -> PreviousIndex:
+        """What can be reused of the index for a build with ``meta`` (fingerprint, preprocess, dim).
+
+        Under the build lock. A broken manifest is set aside (``note`` says so).
+        """
+        manifest, set_aside = files.load_manifest()
+        if manifest is None:
+            if set_aside:
+                return cls(note=f"{set_aside}: full build", set_aside=set_aside)
+            return cls(note="existing index has no manifest: full build" if files.paths.exists() else None)
         try:
-            manifest = Manifest.load(paths.manifest)
-            features = np.load(paths.features, mmap_mode="r")
-            mapping = np.load(paths.mapping, mmap_mode="r")
-        except (VistaMatchError, OSError, ValueError) as exc:
+            snapshot = files.read()
+        except (VistaMatchError, OSError) as exc:
             return cls(note=f"existing index unreadable ({exc}): full build")
-        indexed = manifest.indexed
-        if features.shape != (len(indexed), manifest.dim) or mapping.shape != (len(indexed),):
+        if snapshot.manifest is None or snapshot.manifest.generation != manifest.generation:
             return cls(note="existing index files disagree with its manifest: full build")
         built_with = {"model_fingerprint": manifest.model_fingerprint, "preprocess": manifest.preprocess, "dim": manifest.dim}
         if built_with != meta:
             # skipped files would fail again, but nothing else carries over
             return cls(note="weights or preprocessing changed: full build")
+        indexed = manifest.indexed
         return cls(
             manifest=manifest,
             records={f.path: f for f in manifest.files},
             row_of_hash={f.hash: row for row, f in enumerate(indexed)},
-            features=features,
+            features=snapshot.features,
             order=[(f.path, f.hash) for f in indexed],
         )
 

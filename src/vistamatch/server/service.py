@@ -55,10 +55,13 @@ class ServiceUnavailable(VistaMatchError):
 
 
 def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
-    """Weights (fetched on first use), the index built or updated if needed, then the engine."""
-    from ..imaging import PreprocessConfig
-    from ..index import IndexPaths, build_index, open_index
-    from ..index.manifest import read_summary
+    """Weights (fetched on first use), the index built or updated if needed, then the engine.
+
+    The build waits for another process building the same index (several server workers queue);
+    one that waits past ``index_lock_timeout`` serves the last committed index instead, or, when
+    there is none yet, waits again (logging who holds the lock each time).
+    """
+    from ..index import IndexPaths, open_index
     from ..model import load_model, resolve_weights
     from ..search import SearchEngine
 
@@ -66,20 +69,10 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     model = load_model(weights, num_attention_heads=settings.num_attention_heads)
     paths = IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
     build_seconds = None
-    if settings.update_index or not paths.exists():
-        # Keep the preprocessing the index was built with, so an update embeds only what changed.
-        built_with = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None  # header only
+    if settings.update_index or not _usable(paths):
         start = time.perf_counter()
-        report = build_index(
-            settings.gallery_dir,
-            model,
-            paths,
-            PreprocessConfig(**built_with) if built_with else None,
-            progress=progress,
-            follow_outside_links=settings.follow_outside_links,
-        )
+        _build(settings, model, paths, progress)
         build_seconds = time.perf_counter() - start
-        log.info("%s", report.summary())
     index = open_index(paths, gallery_dir=settings.gallery_dir)
     engine = SearchEngine(model, index, near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes)
     return LoadedEngine(
@@ -92,6 +85,53 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         built_at=index.manifest.built_at if index.manifest else None,
         build_seconds=build_seconds,
     )
+
+
+def _usable(paths) -> bool:
+    """Whether the index can be served as it is (present, its manifest readable)."""
+    from ..index.manifest import BrokenManifestError, read_summary
+
+    if not paths.exists():
+        return False
+    try:
+        if paths.manifest.exists():
+            read_summary(paths.manifest)
+    except BrokenManifestError:
+        return False
+    return True
+
+
+def _build(settings: Settings, model, paths, progress: bool) -> None:
+    from ..imaging import PreprocessConfig
+    from ..index import build_index
+    from ..index.files import LockTimeout
+    from ..index.manifest import BrokenManifestError, read_summary
+
+    # Keep the preprocessing the index was built with, so an update embeds only what changed.
+    try:
+        built_with = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None  # header only
+    except BrokenManifestError:  # set aside by the build, which says so
+        built_with = None
+    while True:
+        try:
+            report = build_index(
+                settings.gallery_dir,
+                model,
+                paths,
+                PreprocessConfig(**built_with) if built_with else None,
+                progress=progress,
+                lock_timeout=settings.index_lock_timeout,
+                follow_outside_links=settings.follow_outside_links,
+            )
+            break
+        except LockTimeout as exc:
+            if _usable(paths):
+                log.warning("%s; serving the last committed index", exc)
+                return
+            log.warning("%s; no committed index to serve yet: waiting again", exc)  # e.g. another worker's first build
+    if report.set_aside:
+        log.warning("index manifest %s", report.set_aside)
+    log.info("%s", report.summary())
 
 
 class SearchService:
