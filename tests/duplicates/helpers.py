@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vistamatch.index import FileRecord, IndexPaths, Manifest, open_index
+from vistamatch.index.files import IndexFiles
 from vistamatch.search import l2_normalize
 
 
@@ -38,9 +39,9 @@ def write_index(folder: Path, gallery: Path, names: list[str], vectors: np.ndarr
     manifest = Manifest("test:1", {}, vectors.shape[1], records, str(gallery), "2026-01-01T00:00:00+00:00")
     paths = IndexPaths.in_dir(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(paths.features, vectors)
-    np.save(paths.mapping, np.array(names))
-    paths.manifest.write_bytes(manifest.to_json_bytes())
+    files = IndexFiles(paths)
+    with files.locked():
+        files.commit(manifest, (vectors, np.array(names)))
     return paths
 
 
