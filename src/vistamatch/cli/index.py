@@ -13,6 +13,8 @@ from .options import (
     add_index_arguments,
     add_follow_links_argument,
     add_weights_argument,
+    given_gallery,
+    index_location,
     index_paths,
     load_cli_model,
     open_cli_index,
@@ -21,13 +23,15 @@ from .options import (
 
 INDEX_EXAMPLE = """\
 examples:
-  vistamatch index ./gallery_images
+  vistamatch index ./gallery_images              # index in ./gallery_images/.vistamatch/
+  vistamatch index                               # the original layout: gallery_images/ -> ./gallery_features.npy
   vistamatch index ./photos --weights vit-dinov2-base.npz --features idx/f.npy --mapping idx/m.npy --manifest idx/m.json
 
 A second run embeds only new or changed files; an interrupted run continues where it stopped."""
 
 INFO_EXAMPLE = """\
 example:
+  vistamatch info --gallery ~/Photos
   vistamatch info --features gallery_features.npy"""
 
 
@@ -39,7 +43,8 @@ def register(subparsers) -> None:
         epilog=INDEX_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("gallery", nargs="?", type=Path, metavar="GALLERY_DIR", help="image folder (default: $GALLERY_DIR or gallery_images)")
+    p.add_argument("gallery_dir", nargs="?", type=Path, metavar="GALLERY_DIR", help="image folder (default: $GALLERY_DIR or gallery_images)")
+    p.add_argument("--gallery", type=Path, help="the same as GALLERY_DIR")
     add_weights_argument(p)
     add_index_arguments(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per model call (default 8)")
@@ -56,12 +61,13 @@ def register(subparsers) -> None:
         epilog=INFO_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    q.add_argument("--gallery", type=Path, help="describe this gallery's own index (GALLERY/.vistamatch/)")
     add_index_arguments(q)
     q.set_defaults(func=run_info)
 
 
 def run_index(args: argparse.Namespace) -> int:
-    gallery = args.gallery or defaults.gallery_dir()
+    gallery = given_gallery(args) or defaults.gallery_dir()
     model = load_cli_model(args)
     preprocess = PreprocessConfig(mode="center_crop") if args.center_crop else PreprocessConfig()
     report = build_index(
@@ -81,11 +87,13 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    location = index_location(args)
     index = open_cli_index(args)
     m = index.manifest
     paths = index.paths
     lines = [
         f"index:      {paths.features}, {paths.mapping}, {paths.manifest if m else '(no manifest)'}",
+        f"because:    {location.rule}",
         f"gallery:    {index.gallery_dir or 'unknown'}",
         f"images:     {index.size}",
         f"dimension:  {index.dim}",

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -80,6 +80,17 @@ class BuildReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class BuildProgress:
+    """Where a running build stands, given to ``on_progress`` after each model call and each commit."""
+
+    done: int  # files settled so far: unchanged, read and embedded (or skipped)
+    total: int  # files found in the gallery
+    embedded: int  # contents run through the model so far
+    seconds: float  # since reading began
+    committed: bool = False  # a partial commit (see ``commit_seconds``) has just landed
+
+
 def build_index(
     gallery_dir: str | os.PathLike,
     model: EmbeddingModel,
@@ -92,6 +103,8 @@ def build_index(
     checkpoint_seconds: float = CHECKPOINT_SECONDS,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
+    commit_seconds: float | None = None,
+    on_progress: Callable[[BuildProgress], None] | None = None,
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
@@ -99,6 +112,10 @@ def build_index(
     ``lock_timeout`` seconds for another build of the same index. Raises VistaMatchError if the folder
     is missing, LockTimeout if the other build takes longer. Only regular files are read; symlinks
     leading outside the gallery are skipped unless ``follow_outside_links``.
+
+    With ``commit_seconds``, what is embedded so far is also committed every that many seconds (the
+    files not read yet keep their previous rows, new ones are left out and counted in the manifest's
+    ``pending``), so readers can search a large first build while it runs.
     """
     started = time.perf_counter()
     preprocess = preprocess or PreprocessConfig()
@@ -136,11 +153,22 @@ def build_index(
         embedder = _Embedder(model, checkpoint, batch_size, checkpoint_seconds)
         claims = Claims([*previous.row_of_hash, *resumed])
         decoded: list[Decoded] = []
+        partial = _PartialCommits(index_files, meta, root, files, records, previous, resumed, commit_seconds)
+
+        def report_progress(done: int, committed: bool = False) -> None:
+            if on_progress is not None:
+                seconds = time.perf_counter() - t0
+                on_progress(BuildProgress(len(files) - len(to_read) + done, len(files), len(embedder.vectors), seconds, committed))
+
+        finished = 0  # of to_read
         with tqdm(total=len(to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
             try:
                 for d in decode_ahead(to_read, preprocess, claims, workers=workers, prefetch=max(2 * batch_size, 4 * workers)):
                     decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
-                    bar.update(embedder.add(d))
+                    done = embedder.add(d)
+                    bar.update(done)
+                    finished += done
+                    report_progress(finished, partial.maybe_commit(decoded, embedder))
                 bar.update(embedder.finish())
             except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
                 embedder.checkpoint.flush()
@@ -157,17 +185,11 @@ def build_index(
         report.duplicates = len(indexed) - len({r.hash for r in indexed})
         report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
 
-        manifest = Manifest(
-            model_fingerprint=meta["model_fingerprint"],
-            preprocess=meta["preprocess"],
-            dim=meta["dim"],
-            files=ordered,
-            gallery_dir=str(root),
-            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            build_seconds=time.perf_counter() - started,
-        )
-        report.written = _write(index_files, manifest, indexed, previous, {**resumed, **embedder.vectors})
+        manifest = _manifest(meta, root, ordered, started)
+        fresh = {**resumed, **embedder.vectors}
+        report.written = _write(index_files, manifest, indexed, previous, fresh, rows_on_disk_changed=partial.commits > 0)
         checkpoint.remove()
+        report_progress(len(to_read), report.written or partial.commits > 0)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -207,16 +229,69 @@ class _Embedder:
         return len(digests)
 
 
+def _manifest(meta: dict, root: Path, ordered: list[FileRecord], started: float, pending: int = 0) -> Manifest:
+    return Manifest(
+        model_fingerprint=meta["model_fingerprint"],
+        preprocess=meta["preprocess"],
+        dim=meta["dim"],
+        files=ordered,
+        gallery_dir=str(root),
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        build_seconds=time.perf_counter() - started,
+        pending=pending,
+    )
+
+
+def _record_of(d: Decoded, embedder: _Embedder) -> FileRecord:
+    f = d.file
+    if d.digest is None:
+        return FileRecord(f.path, d.size, f.mtime_ns, None, SKIPPED, d.error)
+    if d.digest in embedder.failed:
+        return FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, embedder.failed[d.digest])
+    return FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)  # embedded now, before, or in an interrupted build
+
+
+class _PartialCommits:
+    """Commits what a running build has embedded so far, every ``seconds`` (None: never)."""
+
+    def __init__(self, files: IndexFiles, meta, root, scanned, settled, previous: PreviousIndex, resumed, seconds):
+        self.files, self.meta, self.root, self.scanned = files, meta, root, scanned
+        self.settled = settled  # path -> record of the files not read in this build (unchanged, skipped)
+        self.previous, self.resumed, self.seconds = previous, resumed, seconds
+        self.started = self.last = time.perf_counter()
+        self.commits = 0
+        self._ready_at_last = 0
+
+    def maybe_commit(self, decoded: list[Decoded], embedder: _Embedder) -> bool:
+        """Commit now if ``seconds`` have passed and more files are ready; returns whether it did."""
+        if self.seconds is None or time.perf_counter() - self.last < self.seconds:
+            return False
+        self.last = time.perf_counter()
+        fresh = {**self.resumed, **embedder.vectors}
+        usable = fresh.keys() | self.previous.row_of_hash.keys()
+        ready = {d.file.path: _record_of(d, embedder) for d in decoded if d.digest is None or d.digest in embedder.failed or d.digest in usable}
+        if len(ready) <= self._ready_at_last:
+            return False
+        ordered, pending = [], 0
+        for f in self.scanned:
+            rec = self.settled.get(f.path) or ready.get(f.path)
+            if rec is None:
+                pending += 1
+                rec = self.previous.records.get(f.path)  # read later; its old rows meanwhile, if any
+            if rec is not None:
+                ordered.append(rec)
+        manifest = _manifest(self.meta, self.root, ordered, self.started, pending)
+        _write(self.files, manifest, [r for r in ordered if r.status == INDEXED], self.previous, fresh, rows_on_disk_changed=True)
+        self._ready_at_last = len(ready)
+        self.commits += 1
+        return True
+
+
 def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, records, report: BuildReport) -> None:
     """Records for the files read in this build, and the added/changed/unchanged/reused counts."""
     for d in decoded:
         f = d.file
-        if d.digest is None:
-            rec = FileRecord(f.path, d.size, f.mtime_ns, None, SKIPPED, d.error)
-        elif d.digest in embedder.failed:
-            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, embedder.failed[d.digest])
-        else:  # embedded now, before, or in an interrupted build
-            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)
+        rec = _record_of(d, embedder)
         records[f.path] = rec
         old = previous.records.get(f.path)
         if old is not None and (old.hash, old.status) == (rec.hash, rec.status):
@@ -227,11 +302,16 @@ def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, records, re
             report.reused += 1
 
 
-def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh) -> bool:
-    """Commit the new index; only the manifest when the rows did not change. Returns whether rows were written."""
+def _write(
+    files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh, *, rows_on_disk_changed: bool = False
+) -> bool:
+    """Commit the new index; only the manifest when the rows did not change. Returns whether rows were written.
+
+    ``rows_on_disk_changed``: a partial commit replaced the previous rows, so they are written whatever.
+    """
     order = [(r.path, r.hash) for r in indexed]
     old = previous.manifest
-    if old is not None and order == previous.order:
+    if old is not None and order == previous.order and not rows_on_disk_changed:
         if old.files != manifest.files:  # e.g. touched files: same rows, new mtimes
             manifest.built_at, manifest.build_seconds = old.built_at, old.build_seconds
             files.commit(manifest)

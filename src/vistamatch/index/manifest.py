@@ -73,6 +73,7 @@ class ManifestSummary:
     skipped: list[SkippedFile]
     generation: int = 0  # of the commit that wrote this manifest (0: written before generations)
     rows: dict[str, Any] | None = None  # token and sizes of the features and mapping it describes
+    pending: int = 0  # files found but not read yet: a partial commit of a build still running
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ManifestSummary:
@@ -96,6 +97,7 @@ class Manifest:
     normalized: bool = True  # rows of the features file have unit length
     generation: int = 0  # set by the commit (files.IndexFiles.commit)
     rows: dict[str, Any] | None = None  # set by the commit: token and sizes of the features and mapping
+    pending: int = 0  # files found but not read yet (a partial commit, see build_index's commit_seconds)
 
     @property
     def indexed(self) -> list[FileRecord]:
@@ -120,6 +122,7 @@ class Manifest:
             "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
             "generation": self.generation,
             "rows": self.rows,
+            "pending": self.pending,
         }
 
     def to_json_bytes(self) -> bytes:
@@ -181,6 +184,7 @@ def _header_fields(d: dict[str, Any]) -> dict[str, Any]:
         normalized=_typed(d, "normalized", bool, True),
         generation=_typed(d, "generation", int, 0),
         rows=rows,
+        pending=_typed(d, "pending", int, 0),
     )
 
 

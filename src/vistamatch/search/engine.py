@@ -117,6 +117,7 @@ class SearchEngine:
             tier_thresholds=self.tier_thresholds,
         )
         result.timing_ms["total"] = (time.perf_counter() - t0) * 1e3
+        result.pending = self.index.manifest.pending if self.index.manifest else 0
         return result
 
     def search_similar(self, relative_path: str, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None) -> SearchResult:

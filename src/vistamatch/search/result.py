@@ -58,6 +58,15 @@ class SearchResult:
     gallery_size: int
     tier_policy: str = "quantile"
     timing_ms: dict[str, float] = field(default_factory=dict)  # preprocess, embed, search, dedup_filter, total
+    pending: int = 0  # gallery files not indexed yet (a first build still running): the results are partial
+
+    @property
+    def partial(self) -> dict[str, Any] | None:
+        """{indexed, total, message} while the index is partial, else None."""
+        if not self.pending:
+            return None
+        total = self.gallery_size + self.pending
+        return {"indexed": self.gallery_size, "total": total, "message": f"partial: {self.gallery_size} of {total} indexed"}
 
     @property
     def hits(self) -> list[Hit]:
@@ -79,4 +88,5 @@ class SearchResult:
             "tiers": [t.to_dict() for t in self.tiers],
             "timing_ms": {k: round(v, 3) for k, v in self.timing_ms.items()},
             "gallery_size": self.gallery_size,
+            **({"partial": self.partial} if self.pending else {}),
         }

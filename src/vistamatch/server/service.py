@@ -61,19 +61,36 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     one that waits past ``index_lock_timeout`` serves the last committed index instead, or, when
     there is none yet, waits again (logging who holds the lock each time).
     """
-    from ..index import IndexPaths, open_index
-    from ..model import load_model, resolve_weights
-    from ..search import SearchEngine
-
-    weights = resolve_weights(settings.weights)  # None: $WEIGHTS_PATH or the default file
-    model = load_model(weights, num_attention_heads=settings.num_attention_heads)
-    paths = IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
+    weights, model = load_settings_model(settings)
+    paths = index_paths_of(settings)
     build_seconds = None
-    if settings.update_index or not _usable(paths):
+    if settings.update_index or not usable_index(paths):
         start = time.perf_counter()
         _build(settings, model, paths, progress)
         build_seconds = time.perf_counter() - start
-    index = open_index(paths, gallery_dir=settings.gallery_dir)
+    return open_engine(settings, model, weights, build_seconds=build_seconds)
+
+
+def load_settings_model(settings: Settings):
+    """(weights path, model) of ``settings``."""
+    from ..model import load_model, resolve_weights
+
+    weights = resolve_weights(settings.weights)  # None: $WEIGHTS_PATH or the default file
+    return weights, load_model(weights, num_attention_heads=settings.num_attention_heads)
+
+
+def index_paths_of(settings: Settings):
+    from ..index import IndexPaths
+
+    return IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
+
+
+def open_engine(settings: Settings, model, weights, *, build_seconds=None, lock: threading.Lock | None = None) -> LoadedEngine:
+    """The committed index of ``settings`` opened for searching with ``model`` (``lock``: the model's, if shared)."""
+    from ..index import open_index
+    from ..search import SearchEngine
+
+    index = open_index(index_paths_of(settings), gallery_dir=settings.gallery_dir)
     engine = SearchEngine(model, index, near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes)
     return LoadedEngine(
         engine=engine,
@@ -84,10 +101,11 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         gallery_size=index.size,
         built_at=index.manifest.built_at if index.manifest else None,
         build_seconds=build_seconds,
+        **({"lock": lock} if lock is not None else {}),
     )
 
 
-def _usable(paths) -> bool:
+def usable_index(paths) -> bool:
     """Whether the index can be served as it is (present, its manifest readable)."""
     from ..index.manifest import BrokenManifestError, read_summary
 
@@ -101,31 +119,36 @@ def _usable(paths) -> bool:
     return True
 
 
-def _build(settings: Settings, model, paths, progress: bool) -> None:
+def built_with(paths):
+    """The preprocessing the index was built with (header only), so an update embeds only what changed."""
     from ..imaging import PreprocessConfig
-    from ..index import build_index
-    from ..index.files import LockTimeout
     from ..index.manifest import BrokenManifestError, read_summary
 
-    # Keep the preprocessing the index was built with, so an update embeds only what changed.
     try:
-        built_with = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None  # header only
+        preprocess = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None
     except BrokenManifestError:  # set aside by the build, which says so
-        built_with = None
+        preprocess = None
+    return PreprocessConfig(**preprocess) if preprocess else None
+
+
+def _build(settings: Settings, model, paths, progress: bool) -> None:
+    from ..index import build_index
+    from ..index.files import LockTimeout
+
     while True:
         try:
             report = build_index(
                 settings.gallery_dir,
                 model,
                 paths,
-                PreprocessConfig(**built_with) if built_with else None,
+                built_with(paths),
                 progress=progress,
                 lock_timeout=settings.index_lock_timeout,
                 follow_outside_links=settings.follow_outside_links,
             )
             break
         except LockTimeout as exc:
-            if _usable(paths):
+            if usable_index(paths):
                 log.warning("%s; serving the last committed index", exc)
                 return
             log.warning("%s; no committed index to serve yet: waiting again", exc)  # e.g. another worker's first build
@@ -139,14 +162,20 @@ class SearchService:
         self._loader = loader
         self._load_wait_seconds = load_wait_seconds
         self._loaded: Future[LoadedEngine] = Future()
+        self._current: LoadedEngine | None = None  # what searches use now: replaced by ``publish``
         self._count_lock = threading.Lock()
         self.searches_served = 0
 
     @classmethod
     def ready_with(cls, loaded: LoadedEngine) -> "SearchService":
         service = cls(lambda: loaded)
+        service._current = loaded
         service._loaded.set_result(loaded)
         return service
+
+    def publish(self, loaded: LoadedEngine) -> None:
+        """Searches from now on use ``loaded`` (a new index generation); those running finish on theirs."""
+        self._current = loaded
 
     def start(self) -> None:
         """Begin loading in the background (no-op if already loaded or loading)."""
@@ -163,6 +192,8 @@ class SearchService:
             self._loaded.set_exception(exc)
         else:
             log.info("ready: %d images, dim %d", loaded.gallery_size, loaded.dim)
+            if self._current is None:
+                self._current = loaded
             self._loaded.set_result(loaded)
 
     @property
@@ -177,12 +208,14 @@ class SearchService:
 
     @property
     def loaded(self) -> LoadedEngine | None:
-        return self._loaded.result() if self.ready else None
+        return self._current if self.ready else None
 
     async def wait_loaded(self) -> LoadedEngine:
+        """The engine a search uses from start to end: one index generation, whatever is published meanwhile."""
         try:
             # shield: a request that gives up must not cancel the load for everyone else
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._loaded)), self._load_wait_seconds)
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._loaded)), self._load_wait_seconds)
+            return self._current
         except asyncio.TimeoutError:
             raise ServiceUnavailable("still loading the model and index (building it can take a while); try again soon") from None
         except Exception as exc:

@@ -1,0 +1,291 @@
+"""The live index: build in the background, watch the gallery, and swap in each new generation.
+
+One thread owns the index: it loads the model, publishes the committed index (if any) at once, then
+runs an incremental ``build_index`` that commits what it has embedded every ``commit_seconds``, so a
+new gallery is searchable while it is first indexed. Each commit is opened and published to the
+search service: a search uses one published engine from start to end, so it sees one generation.
+
+With ``watch``, a second thread follows the gallery with watchfiles (the system's file events, or
+polling for network drives: ``watch_poll``). Changes wake the index thread, which waits for a quiet
+``watch_debounce_seconds`` and for the changed files to stop growing (a copy in progress), then runs
+the incremental build again: only new and changed files are embedded, deleted ones dropped.
+
+The model is shared: the build runs it through ``_LockedModel``, under the same lock searches hold
+for their model run, so the two alternate batch by batch (a search waits for one batch at most).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..errors import VistaMatchError
+from ..imaging import IMAGE_EXTENSIONS
+from .service import LoadedEngine, built_with, index_paths_of, load_settings_model, open_engine, usable_index
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 0.5  # a changed file's size is checked again after this, until it stops changing
+SETTLE_LIMIT_SECONDS = 60.0  # a file still growing after this is indexed as it is (and again when it changes)
+SKIPPED_LISTED = 1000  # /api/index?skipped=1 lists at most this many
+
+
+@dataclass
+class IndexStatus:
+    """What GET /api/index reports."""
+
+    state: str = "loading"  # loading, indexing, watching, idle
+    indexed: int = 0
+    total: int = 0
+    images_per_second: float | None = None
+    eta_seconds: float | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    last_update: str | None = None
+    generation: int | None = None
+    error: str | None = None
+
+
+class _Stopped(Exception):
+    """Raised into a running build when the server stops."""
+
+
+class _LockedModel:
+    """The model, run under ``lock``: the build's batches and the searches' queries take turns."""
+
+    def __init__(self, model, lock: threading.Lock):
+        self._model, self._lock = model, lock
+        self.fingerprint, self.config = model.fingerprint, model.config
+
+    def __call__(self, pixels):
+        with self._lock:
+            return self._model(pixels)
+
+
+class IndexUpdater:
+    def __init__(self, settings: Settings, publish: Callable[[LoadedEngine], None]):
+        self.settings = settings
+        self._publish = publish
+        self.paths = index_paths_of(settings)
+        self.model_lock = threading.Lock()  # shared by every published engine and the build
+        self._first: Future[LoadedEngine] = Future()
+        self._stop = threading.Event()
+        self._dirty = threading.Event()
+        self._events_lock = threading.Lock()
+        self._changed: set[str] = set()
+        self._last_event = 0.0
+        self._status_lock = threading.Lock()
+        self._status = IndexStatus()
+        self._threads: list[threading.Thread] = []
+        self._model = self._weights = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        thread = threading.Thread(target=self._run, name="vistamatch-index", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def first_engine(self) -> LoadedEngine:
+        """Blocks until the first committed index is published (or loading failed: raises why)."""
+        return self._first.result()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def status(self) -> IndexStatus:
+        with self._status_lock:
+            return IndexStatus(**vars(self._status))
+
+    def _set(self, **changes) -> None:
+        with self._status_lock:
+            for key, value in changes.items():
+                setattr(self._status, key, value)
+
+    # -- the index thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._weights, self._model = load_settings_model(self.settings)
+        except BaseException as exc:  # no weights: reported to every search
+            self._first.set_exception(exc)
+            self._set(state="idle", error=str(exc))
+            return
+        if usable_index(self.paths):
+            try:
+                self._open_and_publish()  # searches answer at once, on the last committed index
+            except VistaMatchError as exc:  # e.g. built with other weights: the build below redoes it
+                log.warning("%s", exc)
+        if self.settings.watch:
+            watcher = threading.Thread(target=self._watch, name="vistamatch-watch", daemon=True)
+            self._threads.append(watcher)
+            watcher.start()
+        while not self._stop.is_set():
+            self._update()
+            if not self.settings.watch or not self._wait_for_changes():
+                break
+        self._set(state="idle")
+
+    def _update(self) -> None:
+        from ..index import build_index
+        from ..index.files import LockTimeout
+
+        self._set(state="indexing", error=None)
+        try:
+            report = build_index(
+                self.settings.gallery_dir,
+                _LockedModel(self._model, self.model_lock),
+                self.paths,
+                built_with(self.paths),
+                progress=False,
+                lock_timeout=self.settings.index_lock_timeout,
+                follow_outside_links=self.settings.follow_outside_links,
+                commit_seconds=self.settings.commit_seconds,
+                on_progress=self._on_progress,
+            )
+        except _Stopped:  # the server is shutting down; the checkpoint keeps the work done
+            return
+        except (LockTimeout, VistaMatchError, OSError) as exc:  # keep serving what is committed; retried on the next change
+            log.warning("index update failed: %s", exc)
+            self._set(state=self._resting_state(), error=str(exc))
+            if not self._first.done() and not self.settings.watch:
+                self._first.set_exception(exc)
+            return
+        if report.set_aside:
+            log.warning("index manifest %s", report.set_aside)
+        log.info("%s", report.summary())
+        if not self._first.done():  # an index that was already up to date but not usable before
+            self._open_and_publish()
+        self._set(
+            state=self._resting_state(),
+            indexed=len(report.skipped) + report.total,
+            total=len(report.skipped) + report.total,
+            eta_seconds=None,
+            skipped=[(r.path, r.reason or "") for r in report.skipped],
+        )
+
+    def _resting_state(self) -> str:
+        return "watching" if self.settings.watch else "idle"
+
+    def _on_progress(self, progress) -> None:
+        if self._stop.is_set():
+            raise _Stopped
+        rate = progress.embedded / progress.seconds if progress.seconds > 0 and progress.embedded else None
+        left = progress.total - progress.done
+        self._set(
+            indexed=progress.done,
+            total=progress.total,
+            images_per_second=rate,
+            eta_seconds=left / rate if rate and left else (0.0 if not left else None),
+        )
+        if progress.committed:
+            self._open_and_publish()
+
+    def _open_and_publish(self) -> None:
+        loaded = open_engine(self.settings, self._model, self._weights, lock=self.model_lock)
+        manifest = loaded.engine.index.manifest
+        self._publish(loaded)
+        if not self._first.done():
+            self._first.set_result(loaded)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._set(generation=manifest.generation if manifest else None, last_update=now)
+
+    # -- watching -------------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Record each relevant change and wake the index thread; falls back to polling if events fail."""
+        from watchfiles import watch
+
+        poll = self.settings.watch_poll
+        while not self._stop.is_set():
+            try:
+                for changes in watch(
+                    self.settings.gallery_dir,
+                    watch_filter=self._relevant,
+                    stop_event=self._stop,
+                    force_polling=poll,
+                    poll_delay_ms=500,
+                    debounce=400,
+                    step=50,
+                    raise_interrupt=False,
+                ):
+                    with self._events_lock:
+                        self._changed.update(path for _, path in changes)
+                        self._last_event = time.monotonic()
+                    self._dirty.set()
+            except (OSError, RuntimeError) as exc:  # e.g. inotify watches exhausted
+                if poll:
+                    log.error("watching %s failed: %s", self.settings.gallery_dir, exc)
+                    self._stop.wait(5)
+                else:
+                    log.warning("file events failed (%s); watching %s by polling", exc, self.settings.gallery_dir)
+                    poll = True
+
+    def _relevant(self, change, path: str) -> bool:
+        """Images and folders outside hidden ones (the gallery's own .vistamatch/ index, .thumbs/, editors' files).
+
+        Files of other kinds (the index's .npy, .json, .tmp, .lock when it lives in the gallery) are ignored.
+        """
+        try:
+            rel = Path(path).relative_to(Path(self.settings.gallery_dir).resolve())
+        except ValueError:
+            rel = Path(os.path.relpath(path, self.settings.gallery_dir))
+        if any(part.startswith(".") for part in rel.parts):
+            return False
+        suffix = rel.suffix.lower()
+        return suffix in IMAGE_EXTENSIONS or os.path.isdir(path) or (not suffix and not os.path.exists(path))
+
+    def _wait_for_changes(self) -> bool:
+        """Until a change has settled: quiet for the debounce time, changed files no longer growing.
+
+        Returns False when stopped.
+        """
+        while not self._dirty.wait(0.5):
+            if self._stop.is_set():
+                return False
+        while True:  # a quiet period after the last event
+            with self._events_lock:
+                quiet_at = self._last_event + self.settings.watch_debounce_seconds
+            if time.monotonic() >= quiet_at:
+                break
+            if self._stop.wait(quiet_at - time.monotonic()):
+                return False
+        self._dirty.clear()
+        with self._events_lock:
+            changed, self._changed = self._changed, set()
+        return self._settle(changed)
+
+    def _settle(self, changed: set[str]) -> bool:
+        """Wait while any changed file still grows (a half-copied file), up to SETTLE_LIMIT_SECONDS."""
+        deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
+        sizes = _sizes(changed)
+        while sizes and time.monotonic() < deadline:
+            if self._stop.wait(SETTLE_SECONDS):
+                return False
+            now = _sizes(changed)
+            if now == sizes:
+                break
+            sizes = now
+        return not self._stop.is_set()
+
+
+def _sizes(paths: set[str]) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of each path that is a file now."""
+    out = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if not os.path.isdir(path):
+            out[path] = (st.st_size, st.st_mtime_ns)
+    return out
