@@ -105,6 +105,7 @@ def run_info(args: argparse.Namespace) -> int:
             f"weights:    {m.model_fingerprint}",
             f"preprocess: {', '.join(f'{k}={v}' for k, v in m.preprocess.items())}",
             f"built:      {m.built_at} (in {m.build_seconds:.1f} s)",
+            *([f"partial:    {index.size} of {index.size + m.pending} indexed (a build is running or was interrupted)"] if m.pending else []),
             f"skipped:    {len(m.skipped)}",
             *(f"  {f.path}: {f.reason}" for f in m.skipped),
         ]

@@ -260,11 +260,16 @@ class _PartialCommits:
         self.previous, self.resumed, self.seconds = previous, resumed, seconds
         self.started = self.last = time.perf_counter()
         self.commits = 0
+        self.last_duration = 0.0
         self._ready_at_last = 0
 
     def maybe_commit(self, decoded: list[Decoded], embedder: _Embedder) -> bool:
-        """Commit now if ``seconds`` have passed and more files are ready; returns whether it did."""
-        if self.seconds is None or time.perf_counter() - self.last < self.seconds:
+        """Commit now if the interval has passed and more files are ready; returns whether it did.
+
+        The interval is ``seconds``, or ten times the last commit's duration if longer: each commit
+        rewrites every row so far, and this keeps that under a tenth of the build's time.
+        """
+        if self.seconds is None or time.perf_counter() - self.last < max(self.seconds, 10 * self.last_duration):
             return False
         self.last = time.perf_counter()
         fresh = {**self.resumed, **embedder.vectors}
@@ -284,6 +289,7 @@ class _PartialCommits:
         _write(self.files, manifest, [r for r in ordered if r.status == INDEXED], self.previous, fresh, rows_on_disk_changed=True)
         self._ready_at_last = len(ready)
         self.commits += 1
+        self.last_duration = time.perf_counter() - self.last
         return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None 
         service.start()
         yield
         if updater is not None:
-            updater.stop()
+            await asyncio.to_thread(updater.stop)
 
     # Swagger UI's script and styles come from the fastapi-offline package, so /docs works offline.
     app = FastAPIOffline(

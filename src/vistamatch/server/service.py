@@ -2,8 +2,8 @@
 
 Loading (weights, then building or updating the index, then opening it) happens once, on a
 background thread, so the app answers the page, history and stats at once; searches wait for it.
-Searches run in worker threads of the threadpool, one model run at a time (the engine's lock): the
-model is not assumed thread safe, and its matrix products use every core anyway. An uploaded image is
+Searches run in worker threads of the threadpool, one model run at a time (the engine's lock,
+``turns.ModelTurns``, shared with a background build, which yields to searches): the model is not assumed thread safe, and its matrix products use every core anyway. An uploaded image is
 decoded once, outside that lock: the model input and the query's thumbnail come from that one decode,
 whose memory the decode budget bounds (imaging/budget.py).
 """
@@ -26,6 +26,7 @@ from ..errors import ImageLoadError, VistaMatchError
 from ..imaging import DecodedImage
 from .settings import Settings
 from .thumbs import make_thumbnail, thumbnail_of
+from .turns import ModelTurns
 
 if TYPE_CHECKING:
     from ..search import SearchEngine, SearchResult
@@ -47,7 +48,7 @@ class LoadedEngine:
     gallery_size: int
     built_at: str | None  # from the index manifest
     build_seconds: float | None  # build/update time in this process, if one ran
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: ModelTurns = field(default_factory=ModelTurns)  # one model run at a time (shared with a background build)
 
 
 class ServiceUnavailable(VistaMatchError):
@@ -85,7 +86,7 @@ def index_paths_of(settings: Settings):
     return IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
 
 
-def open_engine(settings: Settings, model, weights, *, build_seconds=None, lock: threading.Lock | None = None) -> LoadedEngine:
+def open_engine(settings: Settings, model, weights, *, build_seconds=None, lock: ModelTurns | None = None) -> LoadedEngine:
     """The committed index of ``settings`` opened for searching with ``model`` (``lock``: the model's, if shared)."""
     from ..index import open_index
     from ..search import SearchEngine

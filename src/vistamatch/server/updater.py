@@ -1,17 +1,17 @@
 """The live index: build in the background, watch the gallery, and swap in each new generation.
 
-One thread owns the index: it loads the model, publishes the committed index (if any) at once, then
+Used when ``settings.watch`` is on. One thread owns the index: it loads the model, publishes the committed index (if any) at once, then
 runs an incremental ``build_index`` that commits what it has embedded every ``commit_seconds``, so a
 new gallery is searchable while it is first indexed. Each commit is opened and published to the
 search service: a search uses one published engine from start to end, so it sees one generation.
 
-With ``watch``, a second thread follows the gallery with watchfiles (the system's file events, or
+A second thread follows the gallery with watchfiles (the system's file events, or
 polling for network drives: ``watch_poll``). Changes wake the index thread, which waits for a quiet
 ``watch_debounce_seconds`` and for the changed files to stop growing (a copy in progress), then runs
 the incremental build again: only new and changed files are embedded, deleted ones dropped.
 
-The model is shared: the build runs it through ``_LockedModel``, under the same lock searches hold
-for their model run, so the two alternate batch by batch (a search waits for one batch at most).
+The model is shared: the build runs it through ``_TurnTakingModel``, taking turns (``turns.py``) with
+the searches' model runs, searches first: a search waits for one build batch at most.
 """
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ from ..errors import VistaMatchError
 from ..imaging import IMAGE_EXTENSIONS
 from .service import LoadedEngine, built_with, index_paths_of, load_settings_model, open_engine, usable_index
 from .settings import Settings
+from .turns import ModelTurns
 
 log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 0.5  # a changed file's size is checked again after this, until it stops changing
 SETTLE_LIMIT_SECONDS = 60.0  # a file still growing after this is indexed as it is (and again when it changes)
 SKIPPED_LISTED = 1000  # /api/index?skipped=1 lists at most this many
+RETRY_SECONDS = 5.0  # after another process held the index lock too long
+LIVE_BATCH_SIZE = 4  # images per model call of a background build: what a search may wait behind
 
 
 @dataclass
@@ -57,15 +60,15 @@ class _Stopped(Exception):
     """Raised into a running build when the server stops."""
 
 
-class _LockedModel:
-    """The model, run under ``lock``: the build's batches and the searches' queries take turns."""
+class _TurnTakingModel:
+    """The model as the build runs it: each batch waits its turn, after any search that waits."""
 
-    def __init__(self, model, lock: threading.Lock):
-        self._model, self._lock = model, lock
+    def __init__(self, model, turns: ModelTurns):
+        self._model, self._turns = model, turns
         self.fingerprint, self.config = model.fingerprint, model.config
 
     def __call__(self, pixels):
-        with self._lock:
+        with self._turns.background():
             return self._model(pixels)
 
 
@@ -74,7 +77,7 @@ class IndexUpdater:
         self.settings = settings
         self._publish = publish
         self.paths = index_paths_of(settings)
-        self.model_lock = threading.Lock()  # shared by every published engine and the build
+        self.model_turns = ModelTurns()  # shared by every published engine and the build
         self._first: Future[LoadedEngine] = Future()
         self._stop = threading.Event()
         self._dirty = threading.Event()
@@ -125,17 +128,18 @@ class IndexUpdater:
                 self._open_and_publish()  # searches answer at once, on the last committed index
             except VistaMatchError as exc:  # e.g. built with other weights: the build below redoes it
                 log.warning("%s", exc)
-        if self.settings.watch:
-            watcher = threading.Thread(target=self._watch, name="vistamatch-watch", daemon=True)
-            self._threads.append(watcher)
-            watcher.start()
+        watcher = threading.Thread(target=self._watch, name="vistamatch-watch", daemon=True)
+        self._threads.append(watcher)
+        watcher.start()  # before the build: what changes meanwhile is updated right after it
         while not self._stop.is_set():
-            self._update()
-            if not self.settings.watch or not self._wait_for_changes():
+            if not self._update():  # another process holds the index lock: try again soon
+                self._stop.wait(RETRY_SECONDS)
+            elif not self._wait_for_changes():
                 break
         self._set(state="idle")
 
-    def _update(self) -> None:
+    def _update(self) -> bool:
+        """One incremental build, its commits published; False when it should be tried again soon."""
         from ..index import build_index
         from ..index.files import LockTimeout
 
@@ -143,9 +147,10 @@ class IndexUpdater:
         try:
             report = build_index(
                 self.settings.gallery_dir,
-                _LockedModel(self._model, self.model_lock),
+                _TurnTakingModel(self._model, self.model_turns),
                 self.paths,
                 built_with(self.paths),
+                batch_size=LIVE_BATCH_SIZE,
                 progress=False,
                 lock_timeout=self.settings.index_lock_timeout,
                 follow_outside_links=self.settings.follow_outside_links,
@@ -153,28 +158,28 @@ class IndexUpdater:
                 on_progress=self._on_progress,
             )
         except _Stopped:  # the server is shutting down; the checkpoint keeps the work done
-            return
-        except (LockTimeout, VistaMatchError, OSError) as exc:  # keep serving what is committed; retried on the next change
+            return True
+        except LockTimeout as exc:
+            log.warning("%s; serving the last committed index meanwhile", exc)
+            self._set(state="watching", error=str(exc))
+            return False
+        except (VistaMatchError, OSError) as exc:  # keep serving what is committed; tried again on the next change
             log.warning("index update failed: %s", exc)
-            self._set(state=self._resting_state(), error=str(exc))
-            if not self._first.done() and not self.settings.watch:
-                self._first.set_exception(exc)
-            return
+            self._set(state="watching", error=str(exc))
+            return True
         if report.set_aside:
             log.warning("index manifest %s", report.set_aside)
         log.info("%s", report.summary())
         if not self._first.done():  # an index that was already up to date but not usable before
             self._open_and_publish()
         self._set(
-            state=self._resting_state(),
+            state="watching",
             indexed=len(report.skipped) + report.total,
             total=len(report.skipped) + report.total,
             eta_seconds=None,
             skipped=[(r.path, r.reason or "") for r in report.skipped],
         )
-
-    def _resting_state(self) -> str:
-        return "watching" if self.settings.watch else "idle"
+        return True
 
     def _on_progress(self, progress) -> None:
         if self._stop.is_set():
@@ -191,7 +196,7 @@ class IndexUpdater:
             self._open_and_publish()
 
     def _open_and_publish(self) -> None:
-        loaded = open_engine(self.settings, self._model, self._weights, lock=self.model_lock)
+        loaded = open_engine(self.settings, self._model, self._weights, lock=self.model_turns)
         manifest = loaded.engine.index.manifest
         self._publish(loaded)
         if not self._first.done():
