@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from concurrent.futures import Future
@@ -34,7 +35,7 @@ from .turns import ModelTurns
 
 log = logging.getLogger(__name__)
 
-SETTLE_SECONDS = 0.5  # a changed file's size is checked again after this, until it stops changing
+SETTLE_SECONDS = 0.5  # a file that changed since its last event is checked again after this, until it stops
 SETTLE_LIMIT_SECONDS = 60.0  # a file still growing after this is indexed as it is (and again when it changes)
 SKIPPED_LISTED = 1000  # /api/index?skipped=1 lists at most this many
 RETRY_SECONDS = 5.0  # after another process held the index lock too long
@@ -82,7 +83,7 @@ class IndexUpdater:
         self._stop = threading.Event()
         self._dirty = threading.Event()
         self._events_lock = threading.Lock()
-        self._changed: set[str] = set()
+        self._changed: dict[str, tuple[int, int]] = {}  # changed file -> (size, mtime_ns) when its event came
         self._last_event = 0.0
         self._status_lock = threading.Lock()
         self._status = IndexStatus()
@@ -223,8 +224,9 @@ class IndexUpdater:
                     step=50,
                     raise_interrupt=False,
                 ):
+                    sizes = _sizes({path for _, path in changes})
                     with self._events_lock:
-                        self._changed.update(path for _, path in changes)
+                        self._changed.update(sizes)
                         self._last_event = time.monotonic()
                     self._dirty.set()
             except (OSError, RuntimeError) as exc:  # e.g. inotify watches exhausted
@@ -266,20 +268,16 @@ class IndexUpdater:
                 return False
         self._dirty.clear()
         with self._events_lock:
-            changed, self._changed = self._changed, set()
+            changed, self._changed = self._changed, {}
         return self._settle(changed)
 
-    def _settle(self, changed: set[str]) -> bool:
-        """Wait while any changed file still grows (a half-copied file), up to SETTLE_LIMIT_SECONDS."""
+    def _settle(self, seen: dict[str, tuple[int, int]]) -> bool:
+        """Wait while a changed file still grows without events (a copy seen by polling), up to SETTLE_LIMIT_SECONDS."""
         deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
-        sizes = _sizes(changed)
-        while sizes and time.monotonic() < deadline:
+        while (now := _sizes(set(seen))) != seen and time.monotonic() < deadline:
             if self._stop.wait(SETTLE_SECONDS):
                 return False
-            now = _sizes(changed)
-            if now == sizes:
-                break
-            sizes = now
+            seen = now
         return not self._stop.is_set()
 
 
@@ -291,6 +289,6 @@ def _sizes(paths: set[str]) -> dict[str, tuple[int, int]]:
             st = os.stat(path)
         except OSError:
             continue
-        if not os.path.isdir(path):
+        if not stat.S_ISDIR(st.st_mode):
             out[path] = (st.st_size, st.st_mtime_ns)
     return out
