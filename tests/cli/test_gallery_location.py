@@ -30,12 +30,12 @@ def test_the_rule(tmp_path, monkeypatch):
     own = locate_index(tmp_path / "photos")
     assert own.paths.features == tmp_path / "photos" / GALLERY_INDEX_DIR / "gallery_features.npy"
     assert own.history == tmp_path / "photos" / GALLERY_INDEX_DIR / "search_history.json"
-    assert own.thumbs_dir == tmp_path / "photos" / GALLERY_INDEX_DIR / ".thumbs" and "gallery's own index" in own.rule
+    assert own.paths.thumbs_dir == tmp_path / "photos" / GALLERY_INDEX_DIR / ".thumbs" and "gallery's own index" in own.rule
     assert locate_index(Path("photos")).paths == own.paths  # relative or absolute: the same index
 
     original = locate_index()
     assert original.paths.features == Path("gallery_features.npy") and original.history is None
-    assert original.thumbs_dir == Path(".thumbs") and "original layout" in original.rule
+    assert original.paths.thumbs_dir == Path(".thumbs") and "original layout" in original.rule
 
     given = locate_index(tmp_path / "photos", features=tmp_path / "x" / "f.npy")
     assert given.paths.manifest == tmp_path / "x" / "gallery_manifest.json" and "command line" in given.rule

@@ -63,6 +63,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..server import Settings, create_app, load_engine
+    from ..server.service import load_settings_model
     from ..server.settings import MB
     from ..server.timeouts import server_options
 
@@ -72,8 +73,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if not settings.gallery_dir.is_dir():
         raise VistaMatchError(f"gallery folder not found: {settings.gallery_dir}")
     if settings.watch:
+        model = load_settings_model(settings)  # bad weights fail here, before serving
         print(f"serving on http://{args.host}:{args.port}; indexing {settings.gallery_dir} in the background (progress: /api/index)", file=sys.stderr)
-        app = create_app(settings)
+        app = create_app(settings, model=model)
     else:
         print(f"loading the weights and the index of {settings.gallery_dir} ...", file=sys.stderr)
         loaded = load_engine(settings, progress=not args.quiet)

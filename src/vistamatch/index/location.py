@@ -13,7 +13,7 @@ In order, the first that applies:
    ``search_top50.py``, ``uvicorn app:app``).
 
 The lock, checkpoints, staged files and the thumbnail cache always live beside the features file
-(thumbnails in its folder's ``.thumbs/``), so they follow the index wherever it is.
+(thumbnails in its folder's ``.thumbs/``: ``IndexPaths.thumbs_dir``), so they follow the index wherever it is.
 """
 
 from __future__ import annotations
@@ -33,10 +33,6 @@ class IndexLocation:
     paths: IndexPaths
     rule: str  # one line: why these files
     history: Path | None = None  # the search history that goes with this index; None: the usual default
-
-    @property
-    def thumbs_dir(self) -> Path:
-        return self.paths.features.parent / ".thumbs"
 
 
 def locate_index(

@@ -41,6 +41,11 @@ class IndexPaths:
         return self.features.with_name(self.features.stem + ".partial.lock")
 
     @property
+    def thumbs_dir(self) -> Path:
+        """The server's thumbnail cache of this index's gallery, beside the features (unless $VISTAMATCH_THUMBS_DIR)."""
+        return self.features.with_name(".thumbs")
+
+    @property
     def journal(self) -> Path:
         """Present only from a commit's commit point until its files are in place (see ``files``)."""
         return self.manifest.with_name(self.manifest.name + ".partial-commit")

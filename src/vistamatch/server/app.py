@@ -27,11 +27,12 @@ from .updater import IndexUpdater
 from .upload_limit import UploadLimitMiddleware
 
 
-def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None = None, model=None) -> FastAPI:
     """The web app. Without `engine`, the model and index load in the background at start-up.
 
     With ``settings.watch`` (and no `engine`), the index is built in the background, searchable from its
-    first partial commit, and kept up to date with the gallery (``updater.py``).
+    first partial commit, and kept up to date with the gallery (``updater.py``); ``model``: (weights
+    path, model) already loaded for it.
     """
     settings = settings or Settings.from_env()
     updater = None
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None 
         service = SearchService.ready_with(engine)
     elif settings.watch:
         service = SearchService(lambda: _start_live(updater), load_wait_seconds=settings.load_wait_seconds)
-        updater = IndexUpdater(settings, service.publish)
+        updater = IndexUpdater(settings, service.publish, model=model)
     else:
         service = SearchService(lambda: load_engine(settings), load_wait_seconds=settings.load_wait_seconds)
     state = AppState(

@@ -48,6 +48,8 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         """Defaults and environment variables; keyword arguments win over both."""
+        from ..index import IndexPaths
+
         values = dict(
             gallery_dir=defaults.gallery_dir(),
             weights=os.environ.get("WEIGHTS_PATH") or None,
@@ -74,7 +76,7 @@ class Settings:
         )
         values.update(overrides)
         if values["thumbs_dir"] is None:  # with the index (index/location.py): .thumbs/ beside the features
-            values["thumbs_dir"] = Path(values["features_path"]).parent / DEFAULT_THUMBS_DIR
+            values["thumbs_dir"] = IndexPaths(values["features_path"], values["mapping_path"], values["manifest_path"]).thumbs_dir
         return cls(**values)
 
     @classmethod

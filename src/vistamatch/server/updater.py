@@ -39,7 +39,7 @@ SETTLE_SECONDS = 0.5  # a file that changed since its last event is checked agai
 SETTLE_LIMIT_SECONDS = 60.0  # a file still growing after this is indexed as it is (and again when it changes)
 SKIPPED_LISTED = 1000  # /api/index?skipped=1 lists at most this many
 RETRY_SECONDS = 5.0  # after another process held the index lock too long
-LIVE_BATCH_SIZE = 4  # images per model call of a background build: what a search may wait behind
+LIVE_BATCH_SIZE = 2  # images per model call of a background build: what a search may wait behind (2: half the wait of 4, about the same speed)
 
 
 @dataclass
@@ -74,7 +74,8 @@ class _TurnTakingModel:
 
 
 class IndexUpdater:
-    def __init__(self, settings: Settings, publish: Callable[[LoadedEngine], None]):
+    def __init__(self, settings: Settings, publish: Callable[[LoadedEngine], None], *, model=None):
+        """``model``: (weights path, model) already loaded, else loaded by the index thread."""
         self.settings = settings
         self._publish = publish
         self.paths = index_paths_of(settings)
@@ -88,7 +89,7 @@ class IndexUpdater:
         self._status_lock = threading.Lock()
         self._status = IndexStatus()
         self._threads: list[threading.Thread] = []
-        self._model = self._weights = None
+        self._weights, self._model = model or (None, None)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -119,7 +120,8 @@ class IndexUpdater:
 
     def _run(self) -> None:
         try:
-            self._weights, self._model = load_settings_model(self.settings)
+            if self._model is None:
+                self._weights, self._model = load_settings_model(self.settings)
         except BaseException as exc:  # no weights: reported to every search
             self._first.set_exception(exc)
             self._set(state="idle", error=str(exc))
