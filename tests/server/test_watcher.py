@@ -103,6 +103,11 @@ def test_add_change_delete_rename(gallery, watching):
     wait_for(lambda: client.get("/api/index").json()["searchable"] == 3, what="the deleted file to leave")
     assert top_hit(client, png(2))[0] != "renamed.png"
 
+    (gallery / "sub" / "inside.png").write_bytes(png(4))
+    wait_for(lambda: found(client, png(4), "sub/inside.png"), what="a file in a sub-folder")
+    (gallery / "sub").rename(gallery / "moved")  # one event for the folder, none for its files
+    wait_for(lambda: found(client, png(4), "moved/inside.png"), what="the file of the renamed folder")
+
 
 def test_a_half_copied_file_is_indexed_with_its_final_content(gallery, watching):
     client = watching

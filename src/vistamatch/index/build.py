@@ -251,6 +251,9 @@ def _record_of(d: Decoded, embedder: _Embedder) -> FileRecord:
     return FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)  # embedded now, before, or in an interrupted build
 
 
+COMMIT_STRETCH = 10  # partial commits are at least this many times their own duration apart
+
+
 class _PartialCommits:
     """Commits what a running build has embedded so far, every ``seconds`` (None: never)."""
 
@@ -269,7 +272,7 @@ class _PartialCommits:
         The interval is ``seconds``, or ten times the last commit's duration if longer: each commit
         rewrites every row so far, and this keeps that under a tenth of the build's time.
         """
-        if self.seconds is None or time.perf_counter() - self.last < max(self.seconds, 10 * self.last_duration):
+        if self.seconds is None or time.perf_counter() - self.last < max(self.seconds, COMMIT_STRETCH * self.last_duration):
             return False
         self.last = time.perf_counter()
         fresh = {**self.resumed, **embedder.vectors}
