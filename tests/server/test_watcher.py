@@ -203,3 +203,18 @@ def test_skipped_files_are_listed_on_request(gallery, watching):
     assert state["skipped"] is None  # only on request
     listed = client.get("/api/index", params={"skipped": 1}).json()["skipped"]
     assert [s["path"] for s in listed] == ["broken.png"] and listed[0]["reason"]
+
+
+def test_two_servers_on_one_index_both_follow_it(gallery, tmp_path, tiny_weights):
+    """Two workers on one gallery: one builds, the other waits for the lock and then serves that commit."""
+    first, a = serve_watching(gallery, tmp_path, tiny_weights)
+    second, b = serve_watching(gallery, tmp_path, tiny_weights)
+    try:
+        (gallery / "both.png").write_bytes(png(9))
+        for client in (a, b):
+            wait_for(lambda: found(client, png(9), "both.png"), what="the new file in both servers")
+        assert a.get("/api/index").json()["generation"] == b.get("/api/index").json()["generation"]
+    finally:
+        for client, server in ((a, first), (b, second)):
+            client.close()
+            server.__exit__(None, None, None)

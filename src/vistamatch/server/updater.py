@@ -173,8 +173,8 @@ class IndexUpdater:
         if report.set_aside:
             log.warning("index manifest %s", report.set_aside)
         log.info("%s", report.summary())
-        if not self._first.done():  # an index that was already up to date but not usable before
-            self._open_and_publish()
+        if not self._first.done() or self._committed_generation() != self.status().generation:
+            self._open_and_publish()  # not usable before, or committed by another process (another worker)
         self._set(
             state="watching",
             indexed=len(report.skipped) + report.total,
@@ -197,6 +197,14 @@ class IndexUpdater:
         )
         if progress.committed:
             self._open_and_publish()
+
+    def _committed_generation(self) -> int | None:
+        from ..index.manifest import BrokenManifestError, read_summary
+
+        try:
+            return read_summary(self.paths.manifest).generation
+        except BrokenManifestError:
+            return None
 
     def _open_and_publish(self) -> None:
         loaded = open_engine(self.settings, self._model, self._weights, lock=self.model_turns)
