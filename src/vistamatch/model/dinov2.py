@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import WeightsError
-from .backend import select_backend
+from .kernels import select_kernels
 from .config import (
     OPTIONAL_KEYS,
     Dinov2Config,
@@ -62,6 +62,18 @@ def _linear(
     return _f32(w), _f32(b)
 
 
+def checked_weights(
+    state_dict: Mapping[str, np.ndarray], config: Dinov2Config | None = None
+) -> tuple[dict[str, np.ndarray], Dinov2Config]:
+    """Any key style -> the released names, checked against the architecture (read from the weights
+    when `config` is None), without the optional keys the forward pass does not use."""
+    weights = to_released(state_dict)
+    if config is None:
+        config = config_from_state_dict(weights, getattr(state_dict, "metadata", None))
+    check_state_dict(weights, config)
+    return {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}, config
+
+
 def fingerprint(weights: Mapping[str, np.ndarray], config: Dinov2Config) -> str:
     """sha256 of the weights as float32 (released names, sorted: independent of file format and key
     style), the head count, the LayerNorm eps, and the interpolation options when not the default."""
@@ -94,18 +106,12 @@ class Dinov2:
         threads: int | None = None,
         backend: str | None = None,
     ):
-        weights = to_released(state_dict)
-        if config is None:
-            config = config_from_state_dict(
-                weights, getattr(state_dict, "metadata", None)
-            )
-        check_state_dict(weights, config)
+        weights, config = checked_weights(state_dict, config)
         self.config = config
-        weights = {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}
         self.fingerprint = fingerprint(weights, config)
         self._runner = Runner(threads)
         self._serial = Runner(1)  # for a thread that encodes images on its own
-        self._kernels = select_backend(backend)
+        self._kernels = select_kernels(backend)
         # head groups: the most threads that divide the heads evenly
         self._head_groups = max(
             g
@@ -118,7 +124,7 @@ class Dinov2:
 
     @property
     def backend(self) -> str:
-        """Who runs the heavy kernels: "mkl" or "numpy" (see backend.py)."""
+        """Who runs the heavy kernels: "mkl" or "numpy" (see kernels.py)."""
         return self._kernels.name
 
     # -- weights --------------------------------------------------------------------------
@@ -413,21 +419,31 @@ def load_model(
 
     interpolation: "transformers" (default) or "facebookresearch" (the original hub models'
     position-embedding resize). threads: cores to use (default: all this process may use).
-    backend: numeric kernels, "auto" (MKL when installed), "numpy" or "mkl" (backend.py).
+    backend: numeric kernels, "auto" (MKL when installed), "numpy" or "mkl" (kernels.py).
     config_overrides: Dinov2Config fields, e.g. num_attention_heads (for a file that does not say it).
     `path` may also be a transformers save_pretrained folder.
     """
+    weights, config = read_model_weights(path, interpolation, **config_overrides)
+    return Dinov2(weights, config, threads=threads, backend=backend)
+
+
+def read_model_weights(
+    path: str | os.PathLike, interpolation: str = "transformers", **config_overrides
+) -> tuple[dict[str, np.ndarray], Dinov2Config]:
+    """The checked weights (released names) and architecture of a file, as `load_model` reads
+    them; for every embedder built from a weights file."""
     raw = read_weights(path)
     try:
-        weights = to_released(raw)
         heads = config_overrides.pop("num_attention_heads", None)  # None: the file says
-        base = config_from_state_dict(weights, raw.metadata, num_attention_heads=heads)
+        base = config_from_state_dict(
+            to_released(raw), raw.metadata, num_attention_heads=heads
+        )
         options = interpolation_options(interpolation, base.num_register_tokens)
         options.update(config_overrides)
         try:
             config = base.replace(**options)
         except TypeError as exc:
             raise WeightsError(f"unknown model option: {exc}") from None
-        return Dinov2(weights, config, threads=threads, backend=backend)
+        return checked_weights(raw, config)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
