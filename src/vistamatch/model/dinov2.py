@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,10 +21,8 @@ from .config import (
 from .keys import to_released
 from .ops import layer_norm, normalize, silu_mul_, softmax_numerator_
 from .parallel import Runner, column_chunks, row_chunks
-from .posembed import interpolation_options, patch_position_table
+from .posembed import PositionTables, interpolation_options
 from .weights import read_weights
-
-_POS_CACHE_SIZE = 16
 
 
 @dataclass
@@ -91,6 +88,20 @@ def fingerprint(weights: Mapping[str, np.ndarray], config: Dinov2Config) -> str:
     return tag
 
 
+def check_input(x: np.ndarray, config: Dinov2Config) -> np.ndarray:
+    """A (B, C, H, W) batch as float32, refused with a clear message when it cannot be encoded."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1] != config.num_channels:
+        raise ValueError(
+            f"expected a (B, {config.num_channels}, H, W) array, got shape {x.shape}"
+        )
+    if x.shape[2] < config.patch_size or x.shape[3] < config.patch_size:
+        raise ValueError(
+            f"image {x.shape[2]}x{x.shape[3]} is smaller than one {config.patch_size}x{config.patch_size} patch"
+        )
+    return x
+
+
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -119,8 +130,11 @@ class Dinov2:
             if config.num_attention_heads % g == 0
         )
         self._prepare(weights)
-        self._pos_cache: dict[tuple[int, int, bool], np.ndarray] = {}
-        self._pos_lock = threading.Lock()
+        self._positions = PositionTables(self._pos_patch, config)
+
+    @property
+    def threads(self) -> int:
+        return self._runner.threads
 
     @property
     def backend(self) -> str:
@@ -237,7 +251,7 @@ class Dinov2:
         With at least one image per thread, each thread encodes its own images from start to end
         (no hand-offs between steps, every step parallel); images left over are shared step by step.
         """
-        x = self._check_input(x)
+        x = check_input(x, self.config)
         threads = self._runner.threads
         whole = len(x) - len(x) % threads if threads > 1 else 0
         pieces: list[np.ndarray] = []
@@ -261,19 +275,6 @@ class Dinov2:
             h = self._block(h, layer, runner)
         return self._block(h, self._layers[-1], runner, cls_only=cls_only)
 
-    def _check_input(self, x: np.ndarray) -> np.ndarray:
-        c = self.config
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 4 or x.shape[1] != c.num_channels:
-            raise ValueError(
-                f"expected a (B, {c.num_channels}, H, W) array, got shape {x.shape}"
-            )
-        if x.shape[2] < c.patch_size or x.shape[3] < c.patch_size:
-            raise ValueError(
-                f"image {x.shape[2]}x{x.shape[3]} is smaller than one {c.patch_size}x{c.patch_size} patch"
-            )
-        return x
-
     def _embed(self, x: np.ndarray) -> np.ndarray:
         """(B, C, H, W) -> (B, 1 + R + N, D) tokens: [CLS, registers, patches] with positions added."""
         c = self.config
@@ -291,25 +292,10 @@ class Dinov2:
         tokens = np.empty((b, 1 + r + gh * gw, c.hidden_size), np.float32)
         body = (patches @ self._w_patch).reshape(b, gh * gw, c.hidden_size)
         body += self._b_patch
-        np.add(body, self._positions(gh, gw, height, width), out=tokens[:, 1 + r :])
+        np.add(body, self._positions.get(gh, gw, height, width), out=tokens[:, 1 + r :])
         tokens[:, 0] = self._cls
         tokens[:, 1 : 1 + r] = self._registers
         return tokens
-
-    def _positions(self, gh: int, gw: int, height: int, width: int) -> np.ndarray:
-        """The patch position table for this grid, resized once per grid shape (a small cache)."""
-        key = (gh, gw, height == width)
-        with self._pos_lock:
-            table = self._pos_cache.get(key)
-        if table is None:
-            table = patch_position_table(
-                self._pos_patch, self.config, gh, gw, height, width
-            )
-            with self._pos_lock:
-                if len(self._pos_cache) >= _POS_CACHE_SIZE:
-                    self._pos_cache.pop(next(iter(self._pos_cache)))
-                self._pos_cache[key] = table
-        return table
 
     def _block(
         self, h: np.ndarray, layer: _Layer, runner: Runner, cls_only: bool = False
