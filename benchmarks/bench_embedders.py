@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 from bench_index import CONFIGS, make_gallery  # same folder
 
-from vistamatch.embed import FeedStats, NumpyEmbedder, TorchEmbedder, embedded_batches, measure_agreement
+from vistamatch.embed import (
+    FeedStats,
+    NumpyEmbedder,
+    TorchEmbedder,
+    decoded_batches,
+    embedded_batches,
+    measure_agreement,
+)
 from vistamatch.imaging import PreprocessConfig, load_and_preprocess
 from vistamatch.model import Dinov2Config, random_state_dict, save_weights
 
@@ -112,7 +119,8 @@ def main() -> None:
         for name, embedder in embedders.items():
             stats = FeedStats()
             start = time.perf_counter()
-            for _ in embedded_batches(embedder, [(f, f) for f in files], GALLERY, batch_size=16, workers=args.workers, stats=stats):
+            batches = decoded_batches([(f, f) for f in files], GALLERY, batch_size=16, workers=args.workers, stats=stats)
+            for _ in embedded_batches(embedder, batches, stats):
                 pass
             total = time.perf_counter() - start
             embed_s = stats.embed_s / stats.images

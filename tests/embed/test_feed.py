@@ -49,7 +49,8 @@ def test_batches_keep_the_input_order(photo_files):
 def test_every_image_is_embedded_once_whatever_its_shape(photo_files, embedder):
     stats = FeedStats()
     items = [(str(p), p) for p in photo_files]
-    out = list(embedded_batches(embedder, items, CONFIG, batch_size=2, workers=2, stats=stats))
+    batches = decoded_batches(items, CONFIG, batch_size=2, workers=2, stats=stats)
+    out = list(embedded_batches(embedder, batches, stats))
     keys = [k for ks, _ in out for k in ks]
     assert sorted(keys) == sorted(k for k, _ in items) and stats.images == len(items)
     vectors = {k: v for ks, vs in out for k, v in zip(ks, vs)}
@@ -71,7 +72,7 @@ def test_unreadable_images_are_skipped_and_reported(tmp_path, photo_files, embed
         ("bytes", photo_files[1].read_bytes()),
     ]
     stats = FeedStats()
-    out = list(embedded_batches(embedder, items, CONFIG, batch_size=4, workers=2, stats=stats))
+    out = list(embedded_batches(embedder, decoded_batches(items, CONFIG, batch_size=4, workers=2, stats=stats)))
     assert [k for ks, _ in out for k in ks] == ["good", "bytes"]
     reasons = dict(stats.skipped)
     assert list(reasons) == ["truncated", "text", "missing"]
@@ -103,7 +104,7 @@ def test_decoding_goes_on_while_the_embedder_works(monkeypatch, photo_files):
 
     monkeypatch.setattr(feed_module, "load_and_preprocess", decode)
     items = [(f"first{i}", photo_files[0]) for i in range(2)] + [("later", photo_files[0])]
-    out = list(embedded_batches(WaitingEmbedder(), items, CONFIG, batch_size=2, workers=2))
+    out = list(embedded_batches(WaitingEmbedder(), decoded_batches(items, CONFIG, batch_size=2, workers=2)))
     assert [ks for ks, _ in out] == [["first0", "first1"], ["later"]]
     assert seen == {"embedding began while decoding": True, "decoding went on while embedding": True}
 

@@ -103,20 +103,14 @@ def decoded_batches(
 
 def embedded_batches(
     embedder: Embedder,
-    items: Iterable[tuple[Hashable, ImageSource]],
-    config: PreprocessConfig = PreprocessConfig(),
-    *,
-    batch_size: int = 16,
-    workers: int | None = None,
-    ahead: int | None = None,
+    batches: Iterable[tuple[list[Hashable], np.ndarray]],
     stats: FeedStats | None = None,
 ) -> Iterator[tuple[list[Hashable], np.ndarray]]:
-    """`decoded_batches` through the embedder: (keys, (B, D) unit-length float32 vectors)."""
-    stats = stats if stats is not None else FeedStats()
-    for keys, pixels in decoded_batches(
-        items, config, batch_size=batch_size, workers=workers, ahead=ahead, stats=stats
-    ):
+    """(keys, pixels) batches (from `decoded_batches`) through the embedder: (keys, (B, D)
+    unit-length float32 vectors); the embedder's time is added to `stats.embed_s`."""
+    for keys, pixels in batches:
         start = time.perf_counter()
         vectors = embedder.embed(pixels)
-        stats.embed_s += time.perf_counter() - start
+        if stats is not None:
+            stats.embed_s += time.perf_counter() - start
         yield keys, vectors
