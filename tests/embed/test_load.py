@@ -28,7 +28,7 @@ def test_torch_or_cuda_without_torch_says_what_to_install(without_torch, tiny_we
 
 
 def test_auto_without_a_gpu_is_numpy(tiny_weights):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="needs torch (pip install 'vistamatch[torch]')")
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: auto picks torch")
     assert isinstance(load_embedder(tiny_weights), NumpyEmbedder)
@@ -37,7 +37,7 @@ def test_auto_without_a_gpu_is_numpy(tiny_weights):
 
 
 def test_torch_on_the_cpu_when_asked(tiny_weights):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="needs torch (pip install 'vistamatch[torch]')")
     embedder = load_embedder(tiny_weights, "torch", device="cpu", dtype="bfloat16")
     assert (embedder.name, embedder.device, embedder.dtype) == ("torch", "cpu", "bfloat16")
 
