@@ -34,6 +34,8 @@ RESCORE = 4  # candidates fetched per wanted hit, re-scored exactly
 TRAIN_PER_LIST = 40  # k-means training vectors per list (faiss wants >= 39)
 TRAIN_ITERATIONS = 10  # k-means rounds: more buy no recall on clustered data, only build time
 EXACT_FRACTION = 0.5  # k above this fraction of the gallery: the exact scan is as cheap
+BATCH_THREADS = 16  # queries from which a search uses every core
+_CORES = os.cpu_count() or 1
 _MAGIC = b"VMANN1\n"
 _HEADER = 8  # bytes of the JSON header's length, after the magic
 
@@ -114,6 +116,7 @@ class AnnStore:
     def build(cls, base: NumpyStore, *, lists: int | None = None, effort: int = 16, seed: int = 0) -> AnnStore:
         """Train on a sample of ``base`` and add every row (ids = rows)."""
         faiss = _faiss()
+        faiss.omp_set_num_threads(_CORES)
         n = len(base)
         lists = default_lists(n) if lists is None else max(1, min(lists, n))
         quantizer = faiss.IndexFlatIP(base.dim)
@@ -155,6 +158,10 @@ class AnnStore:
         queries = as_queries(queries, self.dim)
         if k >= EXACT_FRACTION * len(self):
             return self.base.search_many(queries, k)
+        faiss = _faiss()
+        # One query is answered by one thread: waking OpenMP's team costs more than it saves, and
+        # its spinning threads slow the NumPy scans beside it. Batches use every core.
+        faiss.omp_set_num_threads(1 if len(queries) < BATCH_THREADS else _CORES)
         _, ids = self._index.search(queries, RESCORE * k)  # (m, RESCORE k), -1 past the candidates found
         out = []
         for query, found in zip(queries, ids):

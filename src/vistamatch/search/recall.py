@@ -41,14 +41,7 @@ def measure_recall(store: VectorStore, exact: VectorStore, rows: np.ndarray, k: 
     Each query's own row is left out of both lists (both find it; counting it would flatter by 1/k).
     """
     queries = exact.vectors(rows)
-    got = store.search_many(queries, k + 1)
-    want = exact.search_many(queries, k + 1)
-    hits = []
-    for row, g, w in zip(rows, got, want):
-        g, w = g[0][g[0] != row][:k], w[0][w[0] != row][:k]
-        if len(w):
-            hits.append(len(np.intersect1d(g, w)) / len(w))
-    return RecallReport(float(np.mean(hits)) if hits else 1.0, k, len(rows), getattr(store, "effort", None))
+    return _recall(store, queries, rows, exact.search_many(queries, k + 1), k)
 
 
 def tune_effort(store, exact: VectorStore, rows: np.ndarray, k: int = K, target: float = TARGET) -> RecallReport:
@@ -57,16 +50,27 @@ def tune_effort(store, exact: VectorStore, rows: np.ndarray, k: int = K, target:
     The ladder stops at half of ``store.max_effort``: probing more lists than that reads about as many
     bytes as the exact scan, so there the report has ``met=False`` and the caller should use exact.
     """
+    queries = exact.vectors(rows)
+    want = exact.search_many(queries, k + 1)  # once: the reference does not change with the effort
     limit = max(1, store.max_effort // 2)
-    effort, report = 1, None
+    effort = 1
     while True:
         store.effort = min(effort, limit)
-        report = measure_recall(store, exact, rows, k)
+        report = _recall(store, queries, rows, want, k)
         if report.recall >= target or store.effort >= limit:
             break
         effort *= 2
     report.target, report.met = target, report.recall >= target
     return report
+
+
+def _recall(store, queries: np.ndarray, rows: np.ndarray, want: list, k: int) -> RecallReport:
+    hits = []
+    for row, g, w in zip(rows, store.search_many(queries, k + 1), want):
+        g, w = g[0][g[0] != row][:k], w[0][w[0] != row][:k]
+        if len(w):
+            hits.append(len(np.intersect1d(g, w)) / len(w))
+    return RecallReport(float(np.mean(hits)) if hits else 1.0, k, len(rows), getattr(store, "effort", None))
 
 
 def describe(report: RecallReport | None, size: int | None = None) -> str:
