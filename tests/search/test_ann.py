@@ -42,6 +42,12 @@ def test_recall_on_clustered_vectors_reaches_the_target_at_moderate_effort(exact
     assert report.recall >= 0.99 and report.effort == 16 < ann.max_effort
 
 
+def test_a_k_near_the_gallery_size_is_answered_by_the_exact_scan(exact, ann):
+    query = exact.vectors(np.array([9]))[0]
+    rows, _ = ann.search(query, 3000)  # more than the 16 probed lists hold
+    assert rows.tolist() == exact.search(query, 3000)[0].tolist()
+
+
 def test_the_search_core_runs_on_it(exact, ann):
     result = search(ann, exact.vectors(np.array([5]))[0], 20)
     assert result.topk_returned == 20 and result.hits[0].filename == "0_000005.jpg"
@@ -66,7 +72,8 @@ def test_update_adds_removes_and_renumbers_like_a_fresh_build(exact):
         assert rows.tolist() == want.tolist()
     removed_key = exact.all_keys[0]
     assert ann.row_of(removed_key) is None
-    assert ann.search(exact.vectors(np.array([0]))[0], 5)[0].tolist() != [0]  # a removed row is not found
+    rows, scores = ann.search(exact.vectors(np.array([0]))[0], 5)
+    assert removed_key not in ann.keys(rows).tolist() and scores[0] < 0.9999  # a removed row is not found
 
 
 def test_needs_retrain_once_doubled_or_half_replaced(exact):
