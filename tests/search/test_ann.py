@@ -141,5 +141,7 @@ def test_auto_is_exact_for_small_galleries_and_approximate_for_large_ones(monkey
         choose_kind(10, "hnsw")
     monkeypatch.setattr("vistamatch.search.ann.ann_available", lambda: False)
     assert choose_kind(10**7) == "exact"  # without faiss, auto stays exact
+    with pytest.raises(VistaMatchError, match="at least 40 vectors"):
+        AnnStore.build(clustered_store(n=39))
     with pytest.raises(VistaMatchError, match="pip install"):
         choose_kind(10, "ann")

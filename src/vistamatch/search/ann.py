@@ -118,6 +118,8 @@ class AnnStore:
         faiss = _faiss()
         faiss.omp_set_num_threads(_CORES)
         n = len(base)
+        if n < TRAIN_PER_LIST:
+            raise VistaMatchError(f"an approximate store needs at least {TRAIN_PER_LIST} vectors, not {n}: use the exact one")
         lists = default_lists(n) if lists is None else max(1, min(lists, n))
         quantizer = faiss.IndexFlatIP(base.dim)
         index = faiss.IndexIVFScalarQuantizer(quantizer, base.dim, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
