@@ -50,3 +50,8 @@ def history_max_len() -> int:
 
 def near_dup_threshold() -> float:
     return float(os.environ.get("DEDUP_FEAT_SIM_TH") or 0.9995)
+
+
+def follow_outside_links() -> bool:
+    """$VISTAMATCH_FOLLOW_OUTSIDE_LINKS: index and serve gallery symlinks to files outside the gallery."""
+    return (os.environ.get("VISTAMATCH_FOLLOW_OUTSIDE_LINKS") or "0").lower() not in ("0", "false", "no")

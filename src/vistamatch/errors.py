@@ -19,6 +19,13 @@ class ImageLoadError(VistaMatchError):
         super().__init__(f"{name}: {reason}")
 
 
+class DecodeBudgetError(ImageLoadError):
+    """An image whose decoding would take more memory than the decode budget allows (the server answers 413)."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(name, reason, damaged=True)
+
+
 class WeightsError(VistaMatchError):
     """A weights file that is missing, unreadable or does not fit the architecture."""
 

@@ -19,14 +19,14 @@ def jpeg_bytes(img, quality: int = 90) -> bytes:
 
 
 class LiveServer:
-    """A real uvicorn serving `app` on 127.0.0.1 in a background thread."""
+    """A real uvicorn serving `app` on 127.0.0.1 in a background thread (`config`: uvicorn.Config options)."""
 
-    def __init__(self, app):
+    def __init__(self, app, **config):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **config))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "LiveServer":

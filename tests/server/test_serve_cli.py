@@ -50,6 +50,7 @@ def test_serve_builds_the_index_and_serves_on_loopback(tmp_path, photo_gallery, 
         sys.executable, "-m", "vistamatch", "serve", "--gallery", str(photo_gallery), "--port", str(port),
         "--weights", str(tiny_weights), "--features", str(data / "gallery_features.npy"),
         "--mapping", str(data / "gallery_mapping.npy"), "--history", str(data / "search_history.json"), "--quiet",
+        "--allowed-host", "photos.lan", "--header-timeout", "1",
     ]  # fmt: skip
     env = {**os.environ, "VISTAMATCH_THUMBS_DIR": str(data / "thumbs")}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -60,6 +61,10 @@ def test_serve_builds_the_index_and_serves_on_loopback(tmp_path, photo_gallery, 
         r = httpx.post(f"{url}/api/search", files={"image": ("q.jpg", query_jpeg, "image/jpeg")}, params={"topk": 3}, timeout=60)
         assert r.status_code == 200 and r.json()["topk_returned"] == 3
         assert (data / "search_history.json").is_file()
+        assert httpx.get(f"{url}/api/health", headers={"Host": "photos.lan"}).status_code == 200
+        assert httpx.get(f"{url}/api/health", headers={"Host": "evil.example"}).status_code == 421
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:  # --header-timeout 1
+            assert stalled.recv(100).startswith(b"HTTP/1.1 408 ")
     finally:
         assert stop(proc) == 0
 

@@ -126,13 +126,15 @@ def _new_page(browser, live_server, **context_options):
     page.set_default_timeout(20_000)
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
+    # Anything the page's Content-Security-Policy blocks is reported on the console.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.goto("/")
     return context, page, errors
 
 
 @pytest.fixture()
 def page(browser, live_server):
-    """A fresh page on the app (own storage); fails the test on any uncaught script error."""
+    """A fresh page on the app (own storage); fails the test on any uncaught script error or CSP block."""
     context, page, errors = _new_page(browser, live_server, viewport={"width": 1280, "height": 900})
     yield page
     context.close()

@@ -10,7 +10,7 @@ from .. import __version__
 from ..errors import VistaMatchError
 
 # module name -> the sub-commands it registers
-_COMMAND_MODULES = ("weights", "index", "search", "serve", "crawl")
+_COMMAND_MODULES = ("weights", "index", "search", "duplicates", "serve", "crawl")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from ..imaging import PreprocessConfig
 from ..index import build_index
 from .options import (
     add_index_arguments,
+    add_follow_links_argument,
     add_weights_argument,
     index_paths,
     load_cli_model,
@@ -43,6 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per model call (default 8)")
     p.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: CPU count, at most 8)")
     p.add_argument("--center-crop", action="store_true", help="center-crop 224x224 instead of resizing the short side to 224")
+    add_follow_links_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_index)
 
@@ -62,7 +64,14 @@ def run_index(args: argparse.Namespace) -> int:
     model = load_cli_model(args)
     preprocess = PreprocessConfig(mode="center_crop") if args.center_crop else PreprocessConfig()
     report = build_index(
-        gallery, model, index_paths(args), preprocess, batch_size=args.batch_size, workers=args.workers, progress=not args.quiet
+        gallery,
+        model,
+        index_paths(args),
+        preprocess,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        progress=not args.quiet,
+        follow_outside_links=args.follow_outside_links or defaults.follow_outside_links(),
     )
     print(report.summary())
     return 0

@@ -48,6 +48,15 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--manifest", type=Path, help="manifest .json (default: beside the features)")
 
 
+def add_follow_links_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--follow-outside-links",
+        action="store_true",
+        default=None,
+        help="index (and serve) symlinks to files outside the gallery (also $VISTAMATCH_FOLLOW_OUTSIDE_LINKS=1); skipped by default",
+    )
+
+
 def index_paths(args: argparse.Namespace) -> IndexPaths:
     """Each given option, else the default layout; the manifest goes beside a given --features file."""
     default = IndexPaths.from_defaults()

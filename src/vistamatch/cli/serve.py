@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from ..errors import VistaMatchError
-from .options import add_index_arguments, add_weights_argument, index_paths
+from .options import add_follow_links_argument, add_index_arguments, add_weights_argument, index_paths, positive_int
 
 EXAMPLE = """\
 examples:
@@ -34,8 +35,18 @@ def register(subparsers) -> None:
     add_index_arguments(p)
     p.add_argument("--history", type=Path, help="history file (default: $HISTORY_PATH or search_history.json)")
     p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing)")
+    add_follow_links_argument(p)
     p.add_argument("--max-upload-mb", type=float, help="largest accepted upload in MB (default 20)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin (repeatable; default: CORS off)")
+    p.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="also answer requests for this Host name (repeatable; loopback and --host always; '*': any)",
+    )  # fmt: skip
+    limits = p.add_argument_group("timeouts and limits (stalled clients are closed)")
+    limits.add_argument("--header-timeout", type=float, metavar="S", help="seconds to send a request's headers (default 20)")
+    limits.add_argument("--body-timeout", type=float, metavar="S", help="seconds to wait for each part of a body (default 30)")
+    limits.add_argument("--keep-alive", type=float, metavar="S", help="seconds an idle connection stays open (default 5)")
+    limits.add_argument("--max-connections", type=positive_int, metavar="N", help="connections at once; more get 503 (default 256)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, warnings only in the log")
     p.set_defaults(func=run_serve)
 
@@ -45,8 +56,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ..server import Settings, create_app, load_engine
     from ..server.settings import MB
+    from ..server.timeouts import server_options
 
     settings = Settings.from_env(**_overrides(args, MB))
+    # The --host value and --allowed-host names add to $VISTAMATCH_ALLOWED_HOSTS.
+    settings = dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, args.host, *args.allowed_host))
     if not settings.gallery_dir.is_dir():
         raise VistaMatchError(f"gallery folder not found: {settings.gallery_dir}")
     print(f"loading the weights and the index of {settings.gallery_dir} ...", file=sys.stderr)
@@ -54,7 +68,8 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"serving {loaded.gallery_size} images on http://{args.host}:{args.port} (API docs: /docs)", file=sys.stderr)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}: others on the network can search and see the gallery", file=sys.stderr)
-    uvicorn.run(create_app(settings, engine=loaded), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    app = create_app(settings, engine=loaded)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info", **server_options(settings))
     return 0
 
 
@@ -71,5 +86,10 @@ def _overrides(args: argparse.Namespace, mb: int) -> dict:
         "max_upload_bytes": int(args.max_upload_mb * mb) if args.max_upload_mb else None,
         "cors_origins": tuple(args.cors_origin) or None,
         "update_index": False if args.no_update else None,
+        "follow_outside_links": args.follow_outside_links,
+        "header_timeout_seconds": args.header_timeout,
+        "body_timeout_seconds": args.body_timeout,
+        "keep_alive_seconds": args.keep_alive,
+        "max_connections": args.max_connections,
     }
     return {k: v for k, v in given.items() if v is not None}

@@ -6,12 +6,16 @@ import io
 import os
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from PIL import Image
 
 from ..errors import ImageLoadError
+from ..regular_files import RefusedFile, open_regular
+from .budget import decode_budget_from_env, decode_slot, fit_to_budget
 from .formats import READABLE_FORMATS, identify_other_format, sniff_unreadable_format
 from .geometry import Box
 from .modes import to_rgb
@@ -82,9 +86,42 @@ def decode_image(
     name: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     draft_size: int | None = None,
+    budget: int | None = None,
 ) -> DecodedImage:
-    """:func:`load_image`, also telling the full-resolution size and where the picture lies."""
+    """:func:`load_image`, also telling the full-resolution size and where the picture lies.
+
+    ``budget``: the most bytes the decode may hold (default $VISTAMATCH_DECODE_BUDGET_MB, see
+    :mod:`.budget`); over it the image is decoded at reduced scale where the format can, else
+    DecodeBudgetError (an ImageLoadError) is raised before any pixel is decoded.
+    """
+    with ExitStack() as slot:
+        return _decode_source(source, name, max_pixels, draft_size, budget, slot)
+
+
+@contextmanager
+def decoding(
+    source: ImageSource,
+    *,
+    name: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_size: int | None = None,
+    budget: int | None = None,
+) -> Iterator[DecodedImage]:
+    """:func:`decode_image` for use inside the block only: a large decode keeps its slot until the
+    block ends, and its memory is released then (the image is closed)."""
+    with ExitStack() as slot:
+        decoded = _decode_source(source, name, max_pixels, draft_size, budget, slot)
+        try:
+            yield decoded
+        finally:
+            decoded.image.close()
+
+
+def _decode_source(
+    source: ImageSource, name: str | None, max_pixels: int, draft_size: int | None, budget: int | None, slot: ExitStack
+) -> DecodedImage:
     label = _label(source, name)
+    budget = decode_budget_from_env() if budget is None else budget
     with _open_stream(source, label) as stream, warnings.catch_warnings():
         # max_pixels replaces Pillow's decompression-bomb warning (above its hard limit Pillow
         # raises, handled below); its other warnings (corrupt EXIF, odd palettes) are noise here.
@@ -92,7 +129,7 @@ def decode_image(
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.filterwarnings("ignore", module=r"PIL\.")
         try:
-            return _decode(stream, label, max_pixels, draft_size)
+            return _decode(stream, label, max_pixels, draft_size, budget, slot)
         except ImageLoadError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -113,33 +150,35 @@ def _open_stream(source: ImageSource, label: str) -> BinaryIO:
     if isinstance(source, (bytes, bytearray)):
         return io.BytesIO(source)
     try:
-        return open(source, "rb")
+        return open_regular(source)  # a FIFO, a device or a file over the size cap is refused, never read
+    except RefusedFile as exc:
+        raise ImageLoadError(label, exc.reason) from exc
     except FileNotFoundError as exc:
         raise ImageLoadError(label, "file not found") from exc
-    except IsADirectoryError as exc:
-        raise ImageLoadError(label, "is a directory, not an image file") from exc
     except OSError as exc:
         raise ImageLoadError(label, f"cannot read file ({exc.strerror or exc})") from exc
 
 
-def _decode(stream: BinaryIO, label: str, max_pixels: int, draft_size: int | None) -> DecodedImage:
+def _decode(stream: BinaryIO, label: str, max_pixels: int, draft_size: int | None, budget: int, slot: ExitStack) -> DecodedImage:
     img = _identify(stream, label)
     width, height = img.size
     if width < 1 or height < 1:
         raise ImageLoadError(label, f"{NOT_AN_IMAGE} (empty {width} x {height} picture)")
     if width * height > max_pixels:
         raise ImageLoadError(label, f"image too large ({width} x {height} pixels, limit {max_pixels})", damaged=True)
-    # Pixels of the picture in the decoded image: (W / s, H / s) after a 1/s draft.
-    stored_extent: tuple[float, float] = (float(width), float(height))
-    if draft_size is not None and img.format in {"JPEG", "MPO"}:
-        drafted = img.draft("RGB", (draft_size, draft_size))
-        if drafted is not None:
-            stored_extent = drafted[1][2:]
+    cost, stored_extent = fit_to_budget(img, label, budget, draft_size, transposed=_orientation_in_header(img) != 1)
+    slot.enter_context(decode_slot(cost))
     img.load()
     orientation = read_orientation(img)
     upright = to_rgb(transpose_upright(img, orientation))
     full_size = (height, width) if swaps_axes(orientation) else (width, height)
     return DecodedImage(upright, full_size, upright_content_box(stored_extent, upright.size, orientation))
+
+
+def _orientation_in_header(img: Image.Image) -> int:
+    """The EXIF orientation read without decoding: a PNG may keep it after its pixels (Pillow then
+    decodes them to look), so a PNG without EXIF in its header counts as upright here."""
+    return 1 if img.format == "PNG" and "exif" not in img.info else read_orientation(img)
 
 
 def _identify(stream: BinaryIO, label: str) -> Image.Image:

@@ -36,7 +36,7 @@ def _wide_gray_to_l(img: Image.Image) -> Image.Image:
 
 
 def _composite_on_white(img: Image.Image) -> Image.Image:
-    rgba = img.convert("RGBA")
+    rgba = img if img.mode == "RGBA" else img.convert("RGBA")  # no copy of an RGBA image
     background = Image.new("RGB", rgba.size, WHITE)
-    background.paste(rgba, mask=rgba.getchannel("A"))
+    background.paste(rgba, mask=rgba)  # an RGBA mask is its alpha band
     return background

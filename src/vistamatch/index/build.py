@@ -102,10 +102,12 @@ def build_index(
     progress: bool = True,
     checkpoint_every: int = 256,
     checkpoint_seconds: float = 30.0,
+    follow_outside_links: bool = False,
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
     Checkpoints every ``checkpoint_every`` embeddings or ``checkpoint_seconds``, whichever comes first.
+    Only regular files are read; symlinks leading outside the gallery are skipped unless ``follow_outside_links``.
     Raises VistaMatchError if the folder is missing or another build holds the index.
     """
     started = time.perf_counter()
@@ -126,7 +128,7 @@ def build_index(
         report.note = previous.note
         checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, meta)
 
-        files = scan_gallery(root)
+        files = scan_gallery(root, follow_outside_links=follow_outside_links)
         records: dict[str, FileRecord] = {}
         to_read = []
         for f in files:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ImageLoadError
 from ..imaging import PreprocessConfig, load_and_preprocess
+from ..regular_files import RefusedFile, read_regular
 from .scan import GalleryFile, content_hash
 
 
@@ -48,7 +49,9 @@ class Claims:
 
 def read_and_decode(file: GalleryFile, config: PreprocessConfig, claims: Claims) -> Decoded:
     try:
-        data = file.abspath.read_bytes()
+        data = read_regular(file.abspath)  # the scanner checked it; this catches what was swapped in since
+    except RefusedFile as exc:
+        return Decoded(file, file.size, None, False, None, exc.reason)
     except OSError as exc:
         return Decoded(file, file.size, None, False, None, f"cannot read: {exc.strerror or exc}")
     digest = content_hash(data)

@@ -54,4 +54,6 @@ class PreviousIndex:
             return None
         if rec.status == INDEXED and rec.hash not in self.row_of_hash:
             return None
+        if rec.hash is None:  # skipped unread (not a regular file, a link outside, no permission): look again
+            return None
         return rec

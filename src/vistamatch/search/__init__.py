@@ -6,6 +6,8 @@ Public API (stable names)::
            tier_policy="quantile", tier_thresholds=ABSOLUTE_THRESHOLDS) -> SearchResult
     SearchEngine(model, index, preprocess=None, *, near_dup_threshold=None, tier_policy="quantile")
         .search_image(source: path | bytes, *, topk=50, dedup=True, name=None, tier_policy=None) -> SearchResult
+        .prepare(source, *, name=None, also=None) -> PreparedQuery   # the one decode: model input (+ also(decoded))
+        .search_prepared(query, *, topk=50, dedup=True, tier_policy=None) -> SearchResult   # embed + search
         .search_vector(vector, *, topk=50, dedup=True, tier_policy=None) -> SearchResult
         .search_similar(relative_path, *, topk=50, dedup=True) -> SearchResult   # by a gallery image
     SearchResult: .hits, .tiers, .topk_returned, .duplicates_removed, .timing_ms, .gallery_size, .to_dict()
@@ -20,7 +22,7 @@ Only non-empty tiers are listed, best first; ``filename`` is the gallery-relativ
 """
 
 from .core import search
-from .engine import SearchEngine
+from .engine import PreparedQuery, SearchEngine
 from .result import Hit, SearchResult, Tier
 from .store import NumpyStore, VectorStore, l2_normalize
 from .tiers import ABSOLUTE_THRESHOLDS, TIER_NAMES, TIER_POLICIES, tier_ends
@@ -31,6 +33,7 @@ __all__ = [
     "TIER_POLICIES",
     "Hit",
     "NumpyStore",
+    "PreparedQuery",
     "SearchEngine",
     "SearchResult",
     "Tier",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import VistaMatchError
-from ..imaging import PreprocessConfig, load_and_preprocess
+from ..imaging import DecodedImage, PreprocessConfig, decoding, draft_size_for, preprocess_decoded
 from .core import search
 from .result import SearchResult
 from .store import l2_normalize
@@ -19,12 +21,25 @@ if TYPE_CHECKING:
     from ..index import GalleryIndex
 
 
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A query image decoded once: its model input, and what ``also`` made from the same decode."""
+
+    pixels: np.ndarray  # (1, 3, H, W)
+    preprocess_ms: float
+    also: Any = None
+
+
 class SearchEngine:
     """Searches ``index`` with images embedded by ``model``.
 
     ``preprocess`` defaults to the settings the index was built with; an index built with other weights
     or preprocessing raises IndexMismatchError here, before any search. The search itself only reads
     the store; concurrent ``search_image`` calls are as thread-safe as the model's forward pass.
+
+    An image query goes decoding -> model input (``prepare``, no model) -> embedding and search
+    (``search_prepared``), so a caller can make more from the one decode and lock only the model run.
+    ``decode_budget`` bounds the decode's memory (None: $VISTAMATCH_DECODE_BUDGET_MB).
     """
 
     def __init__(
@@ -36,6 +51,7 @@ class SearchEngine:
         near_dup_threshold: float | None = None,
         tier_policy: str = "quantile",
         tier_thresholds: tuple[float, float, float] = ABSOLUTE_THRESHOLDS,
+        decode_budget: int | None = None,
     ):
         if preprocess is None:
             preprocess = PreprocessConfig(**index.preprocess) if index.preprocess else PreprocessConfig()
@@ -46,6 +62,7 @@ class SearchEngine:
         self.near_dup_threshold = near_dup_threshold
         self.tier_policy = tier_policy
         self.tier_thresholds = tier_thresholds
+        self.decode_budget = decode_budget
 
     @property
     def gallery_size(self) -> int:
@@ -61,10 +78,28 @@ class SearchEngine:
         tier_policy: str | None = None,
     ) -> SearchResult:
         """Search with an image file or uploaded bytes; ``timing_ms`` has preprocess, embed, search, dedup_filter, total."""
+        return self.search_prepared(self.prepare(source, name=name), topk=topk, dedup=dedup, tier_policy=tier_policy)
+
+    def prepare(
+        self, source: str | os.PathLike | bytes, *, name: str | None = None, also: Callable[[DecodedImage], Any] | None = None
+    ) -> PreparedQuery:
+        """Decode ``source`` once into the model input; ``also(decoded)`` runs on the same decoded image."""
         t0 = time.perf_counter()
-        vector, timing = self._embed(source, name)
+        with decoding(source, name=name, draft_size=draft_size_for(self.preprocess), budget=self.decode_budget) as decoded:
+            pixels = preprocess_decoded(decoded, self.preprocess)
+            extra = also(decoded) if also is not None else None
+        return PreparedQuery(pixels, (time.perf_counter() - t0) * 1e3, extra)
+
+    def search_prepared(
+        self, query: PreparedQuery, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None
+    ) -> SearchResult:
+        """Embed a prepared query and search with it (the model run: serialise this if the model is shared)."""
+        t0 = time.perf_counter()
+        vector = l2_normalize(self.model(query.pixels))[0]  # (D,)
+        embed_ms = (time.perf_counter() - t0) * 1e3
         result = self.search_vector(vector, topk=topk, dedup=dedup, tier_policy=tier_policy)
-        result.timing_ms = {**timing, **result.timing_ms, "total": (time.perf_counter() - t0) * 1e3}
+        total = query.preprocess_ms + (time.perf_counter() - t0) * 1e3
+        result.timing_ms = {"preprocess": query.preprocess_ms, "embed": embed_ms, **result.timing_ms, "total": total}
         return result
 
     def search_vector(
@@ -90,11 +125,3 @@ class SearchEngine:
         if len(rows) == 0:
             raise VistaMatchError(f"not in the index: {relative_path}")
         return self.search_vector(self.index.store.vectors(rows[:1])[0], topk=topk, dedup=dedup, tier_policy=tier_policy)
-
-    def _embed(self, source, name) -> tuple[np.ndarray, dict[str, float]]:
-        t0 = time.perf_counter()
-        pixels = load_and_preprocess(source, self.preprocess, name=name)  # (1, 3, H, W)
-        t1 = time.perf_counter()
-        vector = l2_normalize(self.model(pixels))[0]  # (D,)
-        t2 = time.perf_counter()
-        return vector, {"preprocess": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}

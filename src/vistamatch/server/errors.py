@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from filelock import Timeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ImageLoadError, VistaMatchError
+from ..errors import DecodeBudgetError, ImageLoadError, VistaMatchError
 from .service import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,10 @@ def error_response(status: int, message: str, detail: object = None, headers: di
 
 
 def image_error_status(exc: ImageLoadError) -> int:
-    """400 for a damaged image (truncated, corrupt, too large), 415 for something that is not an image."""
+    """413 for an image whose decoding is over the decode budget, 400 for a damaged image (truncated,
+    corrupt, too many pixels), 415 for something that is not an image."""
+    if isinstance(exc, DecodeBudgetError):
+        return 413
     return 400 if exc.damaged else 415
 
 

@@ -3,7 +3,9 @@
 Loading (weights, then building or updating the index, then opening it) happens once, on a
 background thread, so the app answers the page, history and stats at once; searches wait for it.
 Searches run in worker threads of the threadpool, one model run at a time (the engine's lock): the
-model is not assumed thread safe, and its matrix products use every core anyway.
+model is not assumed thread safe, and its matrix products use every core anyway. An uploaded image is
+decoded once, outside that lock: the model input and the query's thumbnail come from that one decode,
+whose memory the decode budget bounds (imaging/budget.py).
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
-from ..errors import VistaMatchError
+from ..errors import ImageLoadError, VistaMatchError
+from ..imaging import DecodedImage
 from .settings import Settings
+from .thumbs import make_thumbnail, thumbnail_of
 
 if TYPE_CHECKING:
     from ..search import SearchEngine, SearchResult
+
+Thumbnail = bytes | None  # WebP bytes of the query, None when it could not be made
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +71,17 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         built_with = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None  # header only
         start = time.perf_counter()
         report = build_index(
-            settings.gallery_dir, model, paths, PreprocessConfig(**built_with) if built_with else None, progress=progress
+            settings.gallery_dir,
+            model,
+            paths,
+            PreprocessConfig(**built_with) if built_with else None,
+            progress=progress,
+            follow_outside_links=settings.follow_outside_links,
         )
         build_seconds = time.perf_counter() - start
         log.info("%s", report.summary())
     index = open_index(paths, gallery_dir=settings.gallery_dir)
-    engine = SearchEngine(model, index, near_dup_threshold=settings.near_dup_threshold)
+    engine = SearchEngine(model, index, near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes)
     return LoadedEngine(
         engine=engine,
         weights=str(weights),
@@ -136,31 +148,51 @@ class SearchService:
         except Exception as exc:
             raise ServiceUnavailable(f"the search engine is not available: {exc}") from exc
 
-    async def search(self, data: bytes, *, name: str, topk: int, dedup: bool) -> "SearchResult":
-        """Search with uploaded image bytes. Raises ImageLoadError for a bad image."""
+    async def search(self, data: bytes, *, name: str, topk: int, dedup: bool, thumb_size: int) -> tuple["SearchResult", Thumbnail]:
+        """Search with uploaded image bytes; also the query's thumbnail. Raises ImageLoadError for a bad image."""
         loaded = await self.wait_loaded()
-        return self._counted(await run_in_threadpool(_search_image, loaded, data, name, topk, dedup))
+        return self._counted(await run_in_threadpool(_search_image, loaded, data, name, topk, dedup, thumb_size))
 
-    async def search_gallery_image(self, relative: str, file: Path, *, topk: int, dedup: bool) -> "SearchResult":
+    async def search_gallery_image(
+        self, relative: str, file: Path, *, topk: int, dedup: bool, thumb_size: int
+    ) -> tuple["SearchResult", Thumbnail]:
         """Search with a gallery image: its stored embedding if indexed, else the file itself."""
         loaded = await self.wait_loaded()
-        return self._counted(await run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup))
+        return self._counted(await run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup, thumb_size))
 
-    def _counted(self, result: "SearchResult") -> "SearchResult":
+    def _counted(self, searched: tuple["SearchResult", Thumbnail]) -> tuple["SearchResult", Thumbnail]:
         with self._count_lock:
             self.searches_served += 1
-        return result
+        return searched
 
 
-def _search_image(loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool) -> "SearchResult":
+def _search_image(
+    loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool, thumb_size: int
+) -> tuple["SearchResult", Thumbnail]:
+    engine = loaded.engine
+    # The one decode of this request; no model run, so outside the lock.
+    query = engine.prepare(source, name=name, also=partial(_query_thumbnail, size=thumb_size, name=name, budget=engine.decode_budget))
     with loaded.lock:
-        return loaded.engine.search_image(source, topk=topk, dedup=dedup, name=name)
+        return engine.search_prepared(query, topk=topk, dedup=dedup), query.also
 
 
-def _search_gallery_image(loaded: LoadedEngine, relative: str, file: Path, topk: int, dedup: bool) -> "SearchResult":
+def _search_gallery_image(
+    loaded: LoadedEngine, relative: str, file: Path, topk: int, dedup: bool, thumb_size: int
+) -> tuple["SearchResult", Thumbnail]:
     engine = loaded.engine
     if not (engine.index.relative_paths == relative).any():  # e.g. added after the index was built
-        return _search_image(loaded, file, relative, topk, dedup)
+        return _search_image(loaded, file, relative, topk, dedup, thumb_size)
     result = engine.search_similar(relative, topk=topk, dedup=dedup)  # no model run: no lock needed
     result.timing_ms = {"preprocess": 0.0, "embed": 0.0, **result.timing_ms}
-    return result
+    return result, _query_thumbnail(file, thumb_size, relative, engine.decode_budget)
+
+
+def _query_thumbnail(source: DecodedImage | Path, size: int, name: str, budget: int | None) -> Thumbnail:
+    """The query's thumbnail, from its decoded image or its file; the search stands without it."""
+    try:
+        if isinstance(source, DecodedImage):
+            return thumbnail_of(source, size)
+        return make_thumbnail(source, size, name=name, budget=budget)
+    except (ImageLoadError, OSError, ValueError) as exc:
+        log.info("no thumbnail for query %r: %s", name, exc)
+        return None

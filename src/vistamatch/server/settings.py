@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import defaults
+from ..imaging import DEFAULT_DECODE_BUDGET_MB, decode_budget_from_env
 
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_MB = 20
 DEFAULT_THUMBS_DIR = Path(".thumbs")
+DEFAULT_HEADER_TIMEOUT = 20.0  # seconds a client has to send a request's headers
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,16 @@ class Settings:
     thumbs_dir: Path = DEFAULT_THUMBS_DIR
     thumb_size: int = 256
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MB
+    decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_MB * MB  # memory one image's decoding may take (imaging/budget.py)
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     update_index: bool = True  # build or update the index before serving if the gallery changed
+    follow_outside_links: bool = False  # index and serve gallery symlinks to files outside the gallery
     load_wait_seconds: float = 60.0  # a search arriving while the engine loads waits this long, then 503
+    allowed_hosts: tuple[str, ...] = ()  # Host names served besides loopback and the bound address ("*": any)
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout_seconds: float = 30.0  # longest wait for the next part of a request body
+    keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this
+    max_connections: int = 256  # connections served at once; more get 503
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -45,8 +54,15 @@ class Settings:
             near_dup_threshold=defaults.near_dup_threshold(),
             thumbs_dir=Path(os.environ.get("VISTAMATCH_THUMBS_DIR") or DEFAULT_THUMBS_DIR),
             max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB) * MB),
+            decode_budget_bytes=decode_budget_from_env(),
             cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
             update_index=os.environ.get("VISTAMATCH_UPDATE_INDEX", "1").lower() not in ("0", "false", "no"),
+            follow_outside_links=defaults.follow_outside_links(),
+            allowed_hosts=_split_origins(os.environ.get("VISTAMATCH_ALLOWED_HOSTS", "")),
+            header_timeout_seconds=env_number("VISTAMATCH_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT),
+            body_timeout_seconds=env_number("VISTAMATCH_BODY_TIMEOUT", cls.body_timeout_seconds),
+            keep_alive_seconds=env_number("VISTAMATCH_KEEP_ALIVE", cls.keep_alive_seconds),
+            max_connections=int(env_number("VISTAMATCH_MAX_CONNECTIONS", cls.max_connections)),
         )
         values.update(overrides)
         return cls(**values)
@@ -69,6 +85,10 @@ class Settings:
         )
         values.update(overrides)
         return cls(**values)
+
+
+def env_number(var: str, default: float) -> float:
+    return float(os.environ.get(var) or default)
 
 
 def _split_origins(text: str) -> tuple[str, ...]:

@@ -10,16 +10,24 @@ from pathlib import Path
 from PIL import Image
 
 from ..atomic import atomic_write_bytes
-from ..imaging import load_image
+from ..imaging import DecodedImage, decoding
 
 WEBP_QUALITY = 80
 
 
-def make_thumbnail(source: str | os.PathLike | bytes, size: int, *, name: str | None = None) -> bytes:
+def make_thumbnail(source: str | os.PathLike | bytes, size: int, *, name: str | None = None, budget: int | None = None) -> bytes:
     """WebP bytes of `source` shrunk to fit size x size. Raises ImageLoadError for a bad image."""
     # draft_size lets JPEG decode at reduced scale: a 24 MP photo decodes in a few ms.
-    img = load_image(source, name=name, draft_size=size)
-    img.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    with decoding(source, name=name, draft_size=size, budget=budget) as decoded:
+        return thumbnail_of(decoded, size)
+
+
+def thumbnail_of(decoded: DecodedImage, size: int) -> bytes:
+    """WebP bytes of a decoded image shrunk to fit size x size (never enlarged)."""
+    left, top, right, bottom = decoded.content_box  # without the padding of a reduced-scale decode
+    scale = min(1.0, size / (right - left), size / (bottom - top))
+    out = (max(1, round((right - left) * scale)), max(1, round((bottom - top) * scale)))
+    img = decoded.image.resize(out, Image.Resampling.BICUBIC, box=decoded.content_box, reducing_gap=2.0)
     buf = io.BytesIO()
     img.save(buf, format="WEBP", quality=WEBP_QUALITY, method=4)
     return buf.getvalue()
@@ -32,9 +40,10 @@ class ThumbnailCache:
     requests racing for the same thumbnail both write whole files and either one wins.
     """
 
-    def __init__(self, folder: str | os.PathLike, size: int = 256):
+    def __init__(self, folder: str | os.PathLike, size: int = 256, budget: int | None = None):
         self.folder = Path(folder)
         self.size = size
+        self.budget = budget  # the decode budget in bytes (None: $VISTAMATCH_DECODE_BUDGET_MB)
 
     def path_for(self, source: Path, relative: str) -> Path:
         st = source.stat()
@@ -45,5 +54,5 @@ class ThumbnailCache:
         """The cached thumbnail of `source`, made now if missing. Raises ImageLoadError."""
         path = self.path_for(source, relative)
         if not path.is_file():
-            atomic_write_bytes(path, make_thumbnail(source, self.size, name=relative))
+            atomic_write_bytes(path, make_thumbnail(source, self.size, name=relative, budget=self.budget))
         return path

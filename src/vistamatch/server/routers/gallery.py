@@ -6,12 +6,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from ..files import cached_file_response
-from ..paths import UnsafePath
+from ..paths import RefusedPath, UnsafePath
 from ..schemas import ErrorResponse
 from ..state import AppState, State
 
 router = APIRouter(tags=["gallery"])
-ERRORS = {404: {"model": ErrorResponse}, 415: {"model": ErrorResponse}}
+ERRORS = {403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 415: {"model": ErrorResponse}}
 
 # The sync handlers run in the threadpool: stat, file reads and thumbnail making stay off the loop.
 
@@ -32,5 +32,7 @@ def gallery_thumbnail(state: State, path: str, request: Request) -> Response:
 def _resolve(state: AppState, path: str):
     try:
         return state.gallery.resolve(path)
+    except RefusedPath as exc:  # a FIFO, a device...: there, but never read
+        raise HTTPException(403, f"not served: {exc.reason}") from None
     except UnsafePath:
         raise HTTPException(404, "not found") from None

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Awaitable
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from filelock import Timeout
 
-from ...errors import ImageLoadError, VistaMatchError
+from ...errors import VistaMatchError
 from ..history import HistoryStore, new_entry_id, now_timestamp
 from ..paths import UnsafePath, gallery_url, thumb_url
 from ..schemas import TOPK_DEFAULT, TOPK_MAX, TOPK_MIN, ErrorResponse, SearchResponse, SimilarRequest
 from ..state import AppState, State
-from ..thumbs import make_thumbnail
 from ..upload_limit import BodyTooLarge
 
 if TYPE_CHECKING:
@@ -46,8 +44,8 @@ async def search_upload(
     if not data:
         raise HTTPException(400, "the upload is empty")
     name = _upload_name(image.filename)
-    search = state.service.search(data, name=name, topk=topk, dedup=dedup)
-    return await _search_and_record(state, search, data, name)
+    search = state.service.search(data, name=name, topk=topk, dedup=dedup, thumb_size=QUERY_THUMB_SIZE)
+    return await _search_and_record(state, search, name)
 
 
 @router.post("/similar", response_model=SearchResponse, responses=ERRORS)
@@ -57,25 +55,19 @@ async def search_similar(state: State, request: SimilarRequest) -> dict:
         file = state.gallery.resolve(request.path)
     except UnsafePath:
         raise HTTPException(404, f"not an image of the gallery: {request.path}") from None
-    search = state.service.search_gallery_image(request.path, file, topk=request.topk, dedup=request.dedup)
-    return await _search_and_record(state, search, file, request.path)
+    search = state.service.search_gallery_image(request.path, file, topk=request.topk, dedup=request.dedup, thumb_size=QUERY_THUMB_SIZE)
+    return await _search_and_record(state, search, request.path)
 
 
-async def _search_and_record(state: AppState, search: Awaitable[SearchResult], query: bytes | Path, query_name: str) -> dict:
+async def _search_and_record(state: AppState, search: Awaitable[tuple[SearchResult, bytes | None]], query_name: str) -> dict:
     """Run `search`, then record it in the history: the response fields plus the entry's id.
 
-    The query thumbnail is made and stored in another thread while the search runs, so it adds no
-    latency; it is removed again if the search or the entry fails.
+    The search decodes the query once and makes its thumbnail from that decode; the thumbnail is
+    stored before the entry, and removed again if the entry fails.
     """
     entry_id = new_entry_id()
-    thumb = asyncio.ensure_future(run_in_threadpool(_store_query_thumbnail, state.history, entry_id, query, query_name))
-    try:
-        result = await search
-    except BaseException:
-        if await thumb:
-            state.history.remove_thumb(entry_id)
-        raise
-    has_thumb = await thumb
+    result, thumb = await search
+    has_thumb = thumb is not None and await run_in_threadpool(_store_query_thumbnail, state.history, entry_id, thumb, query_name)
     payload = result.to_dict()
     for tier in payload["tiers"]:
         for item in tier["items"]:
@@ -93,11 +85,11 @@ async def _search_and_record(state: AppState, search: Awaitable[SearchResult], q
     return payload | {"history_id": entry_id}
 
 
-def _store_query_thumbnail(history: HistoryStore, entry_id: str, query: bytes | Path, name: str) -> bool:
+def _store_query_thumbnail(history: HistoryStore, entry_id: str, thumb: bytes, name: str) -> bool:
     try:
-        history.save_thumb(entry_id, make_thumbnail(query, QUERY_THUMB_SIZE, name=name))
-    except (ImageLoadError, OSError, ValueError) as exc:  # a bad image: the search reports it, if it fails
-        log.info("no thumbnail for query %r: %s", name, exc)
+        history.save_thumb(entry_id, thumb)
+    except OSError as exc:  # the search stands without its thumbnail
+        log.info("could not store the thumbnail of query %r: %s", name, exc)
         return False
     return True
 
