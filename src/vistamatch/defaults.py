@@ -10,6 +10,9 @@ from pathlib import Path
 
 DEFAULT_MODEL = "dinov2-base"
 
+# Results one search may ask for: the API's bounds, and the CLI's (`vistamatch search --topk`).
+TOPK_MIN, TOPK_MAX, TOPK_DEFAULT = 1, 200, 50
+
 
 def _env_path(var: str, default: str) -> Path:
     return Path(os.environ.get(var) or default)

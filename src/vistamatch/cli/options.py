@@ -17,6 +17,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def add_weights_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights",

@@ -42,6 +42,7 @@ class EmbeddingModel(Protocol):
 class BuildReport:
     gallery_dir: Path
     total: int = 0  # images in the index now
+    seen: int = 0  # files found in the gallery: total + skipped
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -61,12 +62,21 @@ class BuildReport:
     def images_per_second(self) -> float:
         return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
+    def counts(self) -> dict[str, int]:
+        """Each file seen counted once: new, changed or unchanged if indexed, else skipped; and removed."""
+        skipped = {f.path for f in self.skipped}
+        new = sum(path not in skipped for path in self.added)
+        changed = sum(path not in skipped for path in self.changed)
+        return {"new": new, "changed": changed, "unchanged": self.total - new - changed, "skipped": len(skipped),
+                "removed": len(self.removed)}
+
     def summary(self) -> str:
+        c = self.counts()
         lines = [
             f"indexed {self.total} images from {self.gallery_dir}",
             (
-                f"  added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
-                f"unchanged {self.unchanged}, skipped {len(self.skipped)}"
+                f"  new {c['new']}, changed {c['changed']}, unchanged {c['unchanged']}, skipped {c['skipped']}"
+                f" (= {self.seen} files seen); removed {c['removed']}"
             ),
             (
                 f"  embedded {self.embedded} ({self.images_per_second:.1f} images/s), reused {self.reused} "
@@ -153,6 +163,7 @@ def build_index(
         ordered = [records[f.path] for f in files]
         indexed = [r for r in ordered if r.status == INDEXED]
         report.total = len(indexed)
+        report.seen = len(files)
         report.skipped = [r for r in ordered if r.status == SKIPPED]
         report.duplicates = len(indexed) - len({r.hash for r in indexed})
         report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TOPK_MIN, TOPK_MAX, TOPK_DEFAULT = 1, 200, 50
+from ..defaults import TOPK_DEFAULT, TOPK_MAX, TOPK_MIN
 
 
 class TimingMs(BaseModel):
