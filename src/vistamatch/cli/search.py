@@ -12,10 +12,12 @@ from ..errors import VistaMatchError
 from ..search import TIER_POLICIES, SearchEngine, SearchResult
 from .options import (
     add_index_arguments,
+    add_store_argument,
     add_weights_argument,
     load_cli_model,
     open_cli_index,
     positive_int,
+    store_kind,
 )
 
 EXAMPLE = """\
@@ -44,6 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--gallery", type=Path, help="gallery folder (default: the one recorded in the index)")
     add_weights_argument(p)
     add_index_arguments(p)
+    add_store_argument(p, "to search with")
     p.set_defaults(func=run_search)
 
 
@@ -51,7 +54,7 @@ def run_search(args: argparse.Namespace) -> int:
     if not args.query.is_file():
         raise VistaMatchError(f"query image not found: {args.query}")
     model = load_cli_model(args)
-    index = open_cli_index(args, gallery_dir=args.gallery)
+    index = open_cli_index(args, gallery_dir=args.gallery, store=store_kind(args))
     engine = SearchEngine(model, index, tier_policy=args.tiers)
     result = engine.search_image(args.query, topk=args.topk, dedup=args.dedup)
     exported = export_results(result, engine, args.export_dir) if args.export_dir else None

@@ -66,10 +66,11 @@ class Snapshot:
     mapping: np.ndarray  # (N,) gallery-relative paths
     manifest: ManifestSummary | None  # None for an index from the original project
     structure: np.ndarray | None = None  # the committed .ivf bytes (uint8 memory map) when the manifest names one
+    structure_problem: str | None = None  # why there are none although the manifest names one
 
 
 class _Raced(Exception):
-    """The files read belong to different commits."""
+    """The files read belong to different commits (args: the files' identity, and whether only the structure disagreed)."""
 
 
 class IndexFiles:
@@ -103,6 +104,8 @@ class IndexFiles:
                 raise VistaMatchError(f"{exc.filename}: cannot read the index ({exc.strerror or exc})") from exc
             except _Raced as raced:
                 if raced.args[0] == seen:  # the same files twice: not a race but a mismatch that stays
+                    if raced.args[1]:  # only the structure: a damaged one, the index is searched exactly
+                        return self._read_once(mmap, structure_checked=False)
                     break
                 seen = raced.args[0]
                 time.sleep(0.002 * attempt)
@@ -112,7 +115,7 @@ class IndexFiles:
             "re-index with: vistamatch index"
         )
 
-    def _read_once(self, mmap: bool) -> Snapshot:
+    def _read_once(self, mmap: bool, structure_checked: bool = True) -> Snapshot:
         p = self.paths
         journal = self._read_journal() or {}
         with ExitStack() as stack:
@@ -139,18 +142,23 @@ class IndexFiles:
                 expected = (rows["token"], rows["token"], rows["features_size"], rows["mapping_size"])
                 sizes = (os.fstat(feat_file.fileno()).st_size, os.fstat(map_file.fileno()).st_size)
                 if (feat_token, map_token, *sizes) != expected:
-                    raise _Raced(identity)
+                    raise _Raced(identity, False)
+            structure_problem = None if structure_file or not store or store.get("kind") != "ann" else "missing"
             if structure_file is not None:
-                if os.fstat(structure_file.fileno()).st_size != store.get("size"):
-                    raise _Raced(identity)
-                structure = np.memmap(structure_file, dtype=np.uint8, mode="r")
+                size = os.fstat(structure_file.fileno()).st_size
+                if size == store.get("size"):
+                    structure = np.memmap(structure_file, dtype=np.uint8, mode="r")
+                elif structure_checked:
+                    raise _Raced(identity, True)
+                else:
+                    structure_problem = f"{size} bytes, the manifest records {store.get('size')}"
         if features.ndim != 2 or mapping.ndim != 1 or len(features) != len(mapping):
             raise VistaMatchError(
                 f"index files disagree: features {features.shape}, mapping {mapping.shape}; re-index with: vistamatch index"
             )
         if manifest is not None and (manifest.count != len(mapping) or manifest.dim != features.shape[1]):
             raise VistaMatchError(f"{p.manifest} does not describe {p.features}; re-index with: vistamatch index")
-        return Snapshot(features, mapping.astype(str, copy=False), manifest, structure)
+        return Snapshot(features, mapping.astype(str, copy=False), manifest, structure, structure_problem)
 
     def _read_journal(self) -> dict[Path, dict] | None:
         """The pending commit's entries by target, or None. Never partial: the journal is written atomically."""

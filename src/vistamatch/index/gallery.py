@@ -34,6 +34,7 @@ class GalleryIndex:
     store: VectorStore  # search.ann.AnnStore when the index has a fitting structure, else NumpyStore
     manifest: ManifestSummary | None  # None for an index from the original project
     gallery_dir: Path | None  # where the mapping's relative paths point, when known
+    store_problem: str | None = None  # why the approximate structure is not used, if it is not
 
     @property
     def size(self) -> int:
@@ -51,7 +52,8 @@ class GalleryIndex:
     @property
     def store_description(self) -> str:
         """The store in one line: "approximate: 99.7 % of exact top-50, measured on 1,000 of your images"."""
-        return describe_store(self.store, self.manifest)
+        line = describe_store(self.store, self.manifest)
+        return f"{line} ({self.store_problem})" if self.store_problem else line
 
     @property
     def verified(self) -> bool:
@@ -118,11 +120,11 @@ def open_index(
             stacklevel=2,
         )
     exact = NumpyStore(features, mapping, normalized=manifest is not None and manifest.normalized)
-    vectors, problem = open_store(exact, manifest, snapshot.structure, store, paths.structure)
+    vectors, problem = open_store(exact, snapshot, store, paths.structure)
     if problem:
         warnings.warn(problem, ExactFallbackWarning, stacklevel=2)
     if gallery_dir is None and manifest is not None:
         gallery_dir = manifest.gallery_dir
-    index = GalleryIndex(paths, vectors, manifest, Path(gallery_dir) if gallery_dir is not None else None)
+    index = GalleryIndex(paths, vectors, manifest, Path(gallery_dir) if gallery_dir is not None else None, problem)
     index.check(model, preprocess)
     return index

@@ -25,6 +25,8 @@ from ..errors import VistaMatchError
 from ..search import ann, recall
 from ..search.store import NumpyStore, VectorStore
 
+RECALL_K = recall.K  # recall@K the effort is tuned for (50: the default top-k)
+RECALL_TARGET = recall.TARGET  # 0.99
 
 @dataclass
 class StorePlan:
@@ -61,7 +63,7 @@ def plan_store(
         if old.needs_retrain:
             old, note = None, "retrained: the gallery changed too much since the lists were placed"
     store = old or ann.AnnStore.build(exact)
-    report = recall.tune_effort(store, exact, recall.sample_rows(exact))
+    report = recall.tune_effort(store, exact, recall.sample_rows(exact), k=RECALL_K, target=RECALL_TARGET)
     store.info.recall = report.to_dict()
     if not report.met:
         return StorePlan({**base, "kind": "exact", "recall": report.to_dict(), "note": recall.describe(report)})
@@ -79,10 +81,12 @@ def _load_previous(previous: tuple[np.ndarray, NumpyStore] | None) -> ann.AnnSto
         return None  # built anew
 
 
-def open_store(exact: NumpyStore, manifest, structure: np.ndarray | None, requested: str, path: Path) -> tuple[VectorStore, str | None]:
-    """(store, warning): what ``open_index`` searches with, and why it is not what was asked, if so."""
+def open_store(exact: NumpyStore, snapshot, requested: str, path: Path) -> tuple[VectorStore, str | None]:
+    """(store, warning): what ``open_index`` searches with (``snapshot``: ``IndexFiles.read``'s), and why
+    it is not what was asked, if so."""
     if requested not in ann.KINDS:
         raise ValueError(f"store kind must be one of {', '.join(ann.KINDS)}, got {requested!r}")
+    manifest, structure = snapshot.manifest, snapshot.structure
     built = (manifest.store or {}) if manifest is not None else {}
     if requested == "exact":
         return exact, None
@@ -91,7 +95,7 @@ def open_store(exact: NumpyStore, manifest, structure: np.ndarray | None, reques
             return exact, f"index {path.parent} has no approximate structure: exact scan; build one with: vistamatch index --store ann"
         return exact, None
     if structure is None:
-        return exact, f"{path} is missing: exact scan; re-index to rebuild it with: vistamatch index"
+        return exact, f"{path}: {snapshot.structure_problem}: exact scan; re-index to rebuild it with: vistamatch index"
     try:
         return ann.AnnStore.from_buffer(structure, exact, path), None
     except ann.StructureMismatch as exc:
