@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..errors import VistaMatchError
 from ..imaging import PreprocessConfig
+from ..search.ann import choose_kind
 from ..search.store import NumpyStore, l2_normalize
 from .checkpoint import CHECKPOINT_SECONDS, Checkpoint
 from .files import DEFAULT_LOCK_TIMEOUT, IndexFiles
@@ -108,6 +109,7 @@ def build_index(
     or "ann") is the vector store kind to build (see ``store.plan_store``).
     """
     started = time.perf_counter()
+    choose_kind(0, store)  # a bad kind, or "ann" without faiss: refused before any work
     preprocess = preprocess or PreprocessConfig()
     root = Path(gallery_dir).resolve()
     if not root.is_dir():

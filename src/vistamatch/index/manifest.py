@@ -184,7 +184,7 @@ def _header_fields(d: dict[str, Any]) -> dict[str, Any]:
         normalized=_typed(d, "normalized", bool, True),
         generation=_typed(d, "generation", int, 0),
         rows=rows,
-        store=_typed(d, "store", dict, None),
+        store=_typed(d, "store", (dict, type(None)), None),
     )
 
 
