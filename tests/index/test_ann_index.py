@@ -175,7 +175,6 @@ KILL_SCRIPT = textwrap.dedent(
 KILL_STEPS = [
     "staged gallery_features.ivf.gen-2.tmp",
     "journal written",
-    "renamed gallery_features.npy",
     "renamed gallery_features.ivf",
     "renamed gallery_manifest.json",
     "journal removed",

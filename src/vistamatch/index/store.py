@@ -108,7 +108,8 @@ def describe_store(store: VectorStore, manifest) -> str:
     """One line for ``vistamatch info`` and /api/stats, e.g. "approximate: 99.7 % of exact top-50, ..."."""
     built = (manifest.store or {}) if manifest is not None else {}
     if not store.exact:
-        return recall.describe(recall.RecallReport(**built["recall"]))
+        measured = built.get("recall")
+        return recall.describe(recall.RecallReport(**measured)) if measured else "approximate: recall not measured"
     if built.get("kind") == "exact" and built.get("note"):
         return f"exact ({built['note']})" if "recall" not in built else built["note"]
     return recall.describe(None, len(store))
