@@ -13,11 +13,13 @@ from ..search import TIER_POLICIES, SearchEngine, SearchResult
 from .export import MARKER, export_results
 from .options import (
     add_index_arguments,
+    add_store_argument,
     add_weights_argument,
     load_cli_model,
     open_cli_index,
     positive_float,
     positive_int,
+    store_kind,
 )
 from .query import read_query
 
@@ -69,6 +71,7 @@ def register(subparsers) -> None:
     )
     add_weights_argument(p)
     add_index_arguments(p)
+    add_store_argument(p, "to search with")
     p.set_defaults(func=run_search)
 
 
@@ -78,7 +81,7 @@ def run_search(args: argparse.Namespace) -> int:
         query_text, allow_private=args.allow_private_urls, timeout_s=args.url_timeout, max_bytes=args.url_max_bytes
     )
     model = load_cli_model(args)
-    index = open_cli_index(args, gallery_dir=args.gallery)
+    index = open_cli_index(args, gallery_dir=args.gallery, store=store_kind(args))
     engine = SearchEngine(model, index, tier_policy=args.tiers)
     result = engine.search_image(query.data, topk=args.topk, dedup=args.dedup, name=query.name)
     exported = None

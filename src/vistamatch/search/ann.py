@@ -238,17 +238,28 @@ class AnnStore:
     # --- files ---------------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the structure (header JSON, faiss bytes, id -> row) to ``path`` atomically."""
+        """Write the structure to ``path`` atomically (see ``to_bytes``)."""
+        atomic_write_bytes(path, self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The saved form: magic, header JSON, faiss's bytes, id -> row (what the index commits)."""
         blob = _faiss().serialize_index(self._index)
         header = json.dumps({**self.info.__dict__, "count": len(self), "ids": len(self._rows), "bytes": len(blob)}).encode()
-        atomic_write_bytes(path, b"".join([_MAGIC, len(header).to_bytes(_HEADER, "little"), header, blob.tobytes(), self._rows.tobytes()]))
+        return b"".join([_MAGIC, len(header).to_bytes(_HEADER, "little"), header, blob.tobytes(), self._rows.tobytes()])
 
     @classmethod
     def load(cls, path: str | os.PathLike, base: NumpyStore) -> AnnStore:
         """The structure saved at ``path``, for ``base``; StructureMismatch if it is damaged or built from other features."""
-        path = Path(path)
         try:
             raw = np.memmap(path, dtype=np.uint8, mode="r")
+        except (OSError, ValueError) as exc:
+            raise StructureMismatch(f"{path}: unreadable approximate structure ({exc})") from exc
+        return cls.from_buffer(raw, base, Path(path))
+
+    @classmethod
+    def from_buffer(cls, raw: np.ndarray, base: NumpyStore, path: str | os.PathLike) -> AnnStore:
+        """``load`` of the saved bytes ``raw`` (uint8, e.g. a memory map); ``path`` names them in errors."""
+        try:
             start = len(_MAGIC) + _HEADER
             if bytes(raw[: len(_MAGIC)]) != _MAGIC:
                 raise ValueError("not a VistaMatch approximate structure")
@@ -259,7 +270,7 @@ class AnnStore:
             blob_at = start + size
             if len(raw) != blob_at + nbytes + 8 * ids:
                 raise ValueError(f"{len(raw)} bytes, the header describes {blob_at + nbytes + 8 * ids}")
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             raise StructureMismatch(f"{path}: unreadable approximate structure ({exc})") from exc
         if info.dim != base.dim or count != len(base) or info.features != features_fingerprint(base):
             raise StructureMismatch(
