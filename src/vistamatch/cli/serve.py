@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 
 from ..errors import VistaMatchError
-from .options import add_follow_links_argument, add_index_arguments, add_weights_argument, index_location, positive_int
+from .options import (
+    add_follow_links_argument,
+    add_index_arguments,
+    add_store_argument,
+    add_weights_argument,
+    index_location,
+    positive_int,
+)
 
 EXAMPLE = """\
 examples:
@@ -44,6 +51,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-watch", action="store_true", help="build or update the index first, then serve it without following the gallery")
     p.add_argument("--poll", action="store_true", default=None, help="watch by polling (network drives) instead of file events (also $VISTAMATCH_WATCH_POLL=1)")
     add_follow_links_argument(p)
+    add_store_argument(p, "to build and search with")
     p.add_argument("--max-upload-mb", type=float, help="largest accepted upload in MB (default 20)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin (repeatable; default: CORS off)")
     p.add_argument(
@@ -104,6 +112,7 @@ def _overrides(args: argparse.Namespace, mb: int) -> dict:
         "cors_origins": tuple(args.cors_origin) or None,
         "update_index": False if args.no_update else None,
         "follow_outside_links": args.follow_outside_links,
+        "store": args.store,
         "header_timeout_seconds": args.header_timeout,
         "body_timeout_seconds": args.body_timeout,
         "keep_alive_seconds": args.keep_alive,

@@ -44,6 +44,7 @@ class Settings:
     watch_poll: bool = False  # watch by polling (network drives) instead of the system's file events
     watch_debounce_seconds: float = 1.0  # quiet time after the last change before an update starts
     commit_seconds: float = 10.0  # a background build commits what it has embedded this often
+    store: str = "auto"  # vector store to build and search with: auto, exact or ann ($VISTAMATCH_STORE)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -73,6 +74,7 @@ class Settings:
             index_lock_timeout=float(os.environ.get("VISTAMATCH_INDEX_LOCK_TIMEOUT") or 60.0),
             watch=_env_flag("VISTAMATCH_WATCH", "0"),
             watch_poll=_env_flag("VISTAMATCH_WATCH_POLL", "0"),
+            store=defaults.store_kind(),
         )
         values.update(overrides)
         if values["thumbs_dir"] is None:  # with the index (index/location.py): .thumbs/ beside the features

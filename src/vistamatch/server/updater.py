@@ -159,6 +159,7 @@ class IndexUpdater:
                 follow_outside_links=self.settings.follow_outside_links,
                 commit_seconds=self.settings.commit_seconds,
                 on_progress=self._on_progress,
+                store=self.settings.store,
             )
         except _Stopped:  # the server is shutting down; the checkpoint keeps the work done
             return True
