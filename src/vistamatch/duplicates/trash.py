@@ -55,7 +55,11 @@ DEFAULT_MIN_SIMILARITY = 0.90  # the neighbour graph's floor: no threshold the f
 
 
 class TrashError(VistaMatchError):
-    """A trash operation that cannot start (no such batch, no manifest, a batch in the wrong state)."""
+    """A trash operation that cannot start (no manifest, a batch in the wrong state)."""
+
+
+class NoSuchBatch(TrashError):
+    """No batch of that id, or none in a state the operation applies to."""
 
 
 @dataclass(frozen=True)
@@ -329,17 +333,17 @@ class Trash:
     def _pick(self, batch_id: str | None, states: tuple[str, ...], purpose: str) -> Batch:
         if batch_id is not None:
             if "/" in batch_id or batch_id.startswith(".") or not (self.root / batch_id / "journal.json").is_file():
-                raise TrashError(f"no trash batch {batch_id!r} in {self.root}")
+                raise NoSuchBatch(f"no trash batch {batch_id!r} in {self.root}")
             batch = self._read(self.root / batch_id)
             if batch is None:
-                raise TrashError(f"trash batch {batch_id}: unreadable journal, set aside ({'; '.join(self.warnings)})")
+                raise NoSuchBatch(f"trash batch {batch_id}: unreadable journal, set aside ({'; '.join(self.warnings)})")
             if batch.state not in states:
                 raise TrashError(f"trash batch {batch_id} is {batch.state}: nothing {purpose}")
             return batch
         for batch in self.batches():
             if batch.state in states:
                 return batch
-        raise TrashError(f"no trash batch {purpose} in {self.root}")
+        raise NoSuchBatch(f"no trash batch {purpose} in {self.root}")
 
     def _read(self, folder: Path) -> Batch | None:
         path = folder / "journal.json"

@@ -49,6 +49,16 @@ class LoadedEngine:
     build_seconds: float | None  # build/update time in this process, if one ran
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def reopen_index(self) -> None:
+        """Read the index again after this process changed it (duplicates moved to the trash or back)."""
+        from ..index import open_index
+
+        old = self.engine.index
+        index = open_index(old.paths, gallery_dir=old.gallery_dir)
+        with self.lock:  # no search is halfway through the old one
+            self.engine.index = index
+        self.gallery_size = index.size
+
 
 class ServiceUnavailable(VistaMatchError):
     """The model or index could not be loaded; searches answer 503 with this message."""
