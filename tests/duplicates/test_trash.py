@@ -241,3 +241,19 @@ def test_no_manifest_is_refused(gallery, paths):
     paths.manifest.unlink()
     with pytest.raises(TrashError, match="no manifest"):
         Trash(gallery, paths).move(MOVES)
+
+
+def test_undo_after_a_rebuild_with_another_model_restores_files_only(gallery, paths):
+    from vistamatch.index.files import IndexFiles
+
+    trash = Trash(gallery, paths)
+    trash.move(MOVES)
+    files = IndexFiles(paths)
+    with files.locked():
+        manifest, _ = files.load_manifest()
+        manifest.model_fingerprint = "another:2"
+        files.commit(manifest)
+    result = trash.undo()
+    assert sorted(result.done) == sorted(MOVES) and result.batch.state == RESTORED
+    assert sorted(index_rows(paths)) == ["a.jpg", "b.jpg", "c.jpg"]  # old-model rows are never mixed in
+    assert "another model" in trash.warnings[0]

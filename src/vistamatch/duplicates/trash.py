@@ -82,6 +82,8 @@ class Batch:
     state: str  # one of STATES
     entries: list[Entry]
     folder: Path
+    fingerprint: str = ""  # the model of the index rows in rows.npy
+
 
     @property
     def bytes(self) -> int:
@@ -94,6 +96,7 @@ class Batch:
             "state": self.state,
             "count": len(self.entries),
             "bytes": self.bytes,
+            "fingerprint": self.fingerprint,
             "entries": [e.__dict__ for e in self.entries],
         }
 
@@ -150,7 +153,7 @@ class Trash:
                     planned.append(why)
             if dry_run or not planned:
                 return TrashResult(None, [e.path for e in planned] if dry_run else [], refused, dry_run)
-            batch = self._new_batch(planned)
+            batch = self._new_batch(planned, manifest.model_fingerprint)
             atomic_write_bytes(batch.folder / "rows.npy", _npy(snapshot.features[[row_of[e.path] for e in planned]]))
             self._write(batch)
             self._step("planned")
@@ -272,13 +275,13 @@ class Trash:
             return "not a regular file (a symlink or special file is never moved)"
         return None
 
-    def _new_batch(self, entries: list[Entry]) -> Batch:
+    def _new_batch(self, entries: list[Entry], fingerprint: str) -> Batch:
         now = datetime.now(timezone.utc)
         batch_id = f"{now:%Y%m%dT%H%M%S%f}"[:-3] + f"Z-{secrets.token_hex(3)}"  # sorts by time, to the millisecond
         folder = self.root / batch_id
         folder.mkdir(parents=True)
         fsync_dir(self.root)
-        return Batch(batch_id, now.isoformat(timespec="seconds"), MOVING, entries, folder)
+        return Batch(batch_id, now.isoformat(timespec="seconds"), MOVING, entries, folder, fingerprint)
 
     def _move_entries(self, batch: Batch, *, to_trash: bool, skip=frozenset()) -> tuple[list[str], list[tuple[str, str]]]:
         done, refused = [], []
@@ -309,6 +312,9 @@ class Trash:
         present = set(snapshot.mapping.tolist())
         chosen = [i for i in chosen if batch.entries[i].path not in present]
         if not chosen:
+            return
+        if manifest.model_fingerprint != batch.fingerprint:  # re-indexed with another model meanwhile
+            self.warnings.append("the index was rebuilt with another model since the move: re-index to search the restored files")
             return
         vectors = np.load(batch.folder / "rows.npy", allow_pickle=False)[chosen]
         names = np.array([batch.entries[i].path for i in chosen])
@@ -352,7 +358,7 @@ class Trash:
             if d["format_version"] != FORMAT_VERSION or d["state"] not in STATES:
                 raise ValueError(f"format {d['format_version']}, state {d['state']!r}")
             entries = [Entry(**e) for e in d["entries"]]
-            return Batch(str(d["id"]), str(d["created"]), d["state"], entries, folder)
+            return Batch(str(d["id"]), str(d["created"]), d["state"], entries, folder, str(d.get("fingerprint", "")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             aside = path.with_name(f"journal.json.corrupt-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
             os.replace(path, aside)
