@@ -32,7 +32,8 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -42,7 +43,7 @@ import numpy as np
 from ..atomic import atomic_write_bytes, atomic_write_json, fsync_dir
 from ..errors import VistaMatchError
 from ..index.files import DEFAULT_LOCK_TIMEOUT, IndexFiles
-from ..index.manifest import INDEXED, FileRecord
+from ..index.manifest import INDEXED, FileRecord, Manifest
 from ..index.paths import IndexPaths
 from ..index.scan import content_hash
 from ..regular_files import RefusedFile, read_regular
@@ -136,10 +137,7 @@ class Trash:
 
     def move(self, moves: dict[str, str], *, min_similarity: float = DEFAULT_MIN_SIMILARITY, dry_run: bool = False) -> TrashResult:
         """Move each ``path`` of ``moves`` (path -> the keeper it duplicates) into a new batch."""
-        files = IndexFiles(self.index_paths, lock_timeout=self.lock_timeout)
-        with files.locked():
-            files.recover()
-            manifest = self._manifest(files)
+        with self._locked_index() as (files, manifest):
             snapshot = files.read(mmap=True)
             row_of = {str(p): i for i, p in enumerate(snapshot.mapping)}
             records = {f.path: f for f in manifest.indexed}
@@ -157,19 +155,12 @@ class Trash:
             atomic_write_bytes(batch.folder / "rows.npy", _npy(snapshot.features[[row_of[e.path] for e in planned]]))
             self._write(batch)
             self._step("planned")
-            done, failed = self._move_entries(batch, to_trash=True)
-            self._drop_rows(files, manifest, {e.path for e in batch.entries if self._in_trash(batch, e)})
-            batch.state = MOVED
-            self._write(batch)
-            return TrashResult(batch, done, refused + failed)
+            return self._finish_moving(files, manifest, batch, refused)
 
     def redo(self, batch_id: str | None = None) -> TrashResult:
         """Finish moving a batch a kill interrupted (state ``moving``)."""
-        files = IndexFiles(self.index_paths, lock_timeout=self.lock_timeout)
-        with files.locked():
-            files.recover()
+        with self._locked_index() as (files, manifest):
             batch = self._pick(batch_id, (MOVING,), "to finish")
-            manifest = self._manifest(files)
             records = {f.path: f for f in manifest.indexed}
             refused = []
             for e in batch.entries:  # a file still in the gallery moves only if it is still the one planned
@@ -177,22 +168,22 @@ class Trash:
                     why = _changed(self.gallery_dir / e.path, records.get(e.path), check_hash=True)
                     if why:
                         refused.append((e.path, why))
-            keep = {p for p, _ in refused}
-            done, failed = self._move_entries(batch, to_trash=True, skip=keep)
-            self._drop_rows(files, manifest, {e.path for e in batch.entries if self._in_trash(batch, e)})
-            batch.state = MOVED
-            self._write(batch)
-            return TrashResult(batch, done, refused + failed)
+            return self._finish_moving(files, manifest, batch, refused)
+
+    def _finish_moving(self, files: IndexFiles, manifest: Manifest, batch: Batch, refused: list) -> TrashResult:
+        """Move the batch's files not yet in the trash (those ``refused`` stay), drop their rows, mark it moved."""
+        done, failed = self._move_entries(batch, to_trash=True, skip={p for p, _ in refused})
+        self._drop_rows(files, manifest, {e.path for e in batch.entries if self._in_trash(batch, e)})
+        batch.state = MOVED
+        self._write(batch)
+        return TrashResult(batch, done, refused + failed)
 
     # -- undoing ---------------------------------------------------------------------------------
 
     def undo(self, batch_id: str | None = None) -> TrashResult:
         """Put every file of a batch (default: the newest not restored) back where it was, and its index row."""
-        files = IndexFiles(self.index_paths, lock_timeout=self.lock_timeout)
-        with files.locked():
-            files.recover()
+        with self._locked_index() as (files, manifest):
             batch = self._pick(batch_id, (MOVING, MOVED, RESTORING), "to undo")
-            manifest = self._manifest(files)
             batch.state = RESTORING
             self._write(batch)
             self._step("restoring")
@@ -326,7 +317,15 @@ class Trash:
         files.commit(manifest, (features, mapping[order]))
         self._step("index committed")
 
-    def _manifest(self, files: IndexFiles):
+    @contextmanager
+    def _locked_index(self) -> Iterator[tuple[IndexFiles, Manifest]]:
+        """The index files under the build lock for the whole operation, and the whole manifest."""
+        files = IndexFiles(self.index_paths, lock_timeout=self.lock_timeout)
+        with files.locked():
+            files.recover()
+            yield files, self._manifest(files)
+
+    def _manifest(self, files: IndexFiles) -> Manifest:
         manifest, warning = files.load_manifest()
         if warning:
             self.warnings.append(warning)
