@@ -88,7 +88,8 @@ def test_review_keep_another_move_and_undo(dups_page):
     astro.get_by_test_id("group-select").check()
     expect(cards.nth(0).get_by_test_id("member-role")).to_have_text("to trash")
     size = (gallery / "astronaut.jpg").stat().st_size
-    expect(page.get_by_test_id("selected-bytes")).to_have_text(f"{size / 2**20:.1f} MB")
+    expect(page.get_by_test_id("selected-bytes")).to_have_text(f"{size / 1024:.1f} KB")
+    expect(page.get_by_test_id("move-selected")).to_be_enabled()
 
     # cancelling the confirmation moves nothing
     page.get_by_test_id("move-selected").click()

@@ -27,6 +27,7 @@ async function api(path, body) {
 }
 
 function megabytes(bytes) {
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
@@ -125,7 +126,7 @@ async function load() {
     groupsEl.replaceChildren(...shown);
     refreshTotals();
     const more = data.group_count > groups.length ? ` (showing the first ${groups.length})` : "";
-    showStatus(`${data.group_count} groups among ${data.gallery_size} images at ${data.threshold}${more}.`);
+    showStatus(`${data.group_count} groups among ${data.gallery_size} images at ${data.threshold.toFixed(3)}${more}.`);
   } catch (error) {
     showStatus("");
     showError([error.message]);
