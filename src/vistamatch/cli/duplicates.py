@@ -51,7 +51,7 @@ def group_size(text: str) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "duplicates",
-        help="list groups of duplicate images in the gallery",
+        help="list groups of duplicate images in the gallery, move them to the trash, undo",
         description="Every group of exact copies and near duplicates (cosine >= threshold to the group's keeper).",
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
