@@ -257,3 +257,10 @@ def test_undo_after_a_rebuild_with_another_model_restores_files_only(gallery, pa
     assert sorted(result.done) == sorted(MOVES) and result.batch.state == RESTORED
     assert sorted(index_rows(paths)) == ["a.jpg", "b.jpg", "c.jpg"]  # old-model rows are never mixed in
     assert "another model" in trash.warnings[0]
+
+
+def test_the_index_scan_never_reads_the_trash(gallery, paths):
+    from vistamatch.index.scan import scan_gallery
+
+    Trash(gallery, paths).move(MOVES)
+    assert sorted(f.path for f in scan_gallery(gallery)) == ["a.jpg", "b.jpg", "c.jpg"]

@@ -30,8 +30,9 @@ Groups form around a keeper: every member is within the threshold of it, so grou
 chaining. The keeper is the file matching --prefer, then the most pixels, then the largest file,
 then the oldest, then the shortest path. Listing moves nothing; --move-to-trash moves each
 group's duplicates into GALLERY/.vistamatch-trash/<batch>/ (relative paths kept, nothing deleted,
-the index updated); `undo` puts them back exactly. The neighbour graph is cached beside the index (gallery_features.neighbours.npz), so a second run
-with any threshold of 0.90 or more is instant until the index changes."""
+the index updated); `undo` puts them back exactly. The neighbour graph is cached beside the index
+(gallery_features.neighbours.npz), so a second run with any threshold of 0.90 or more is instant
+until the index changes."""
 
 
 def threshold_value(text: str) -> float:
