@@ -264,3 +264,13 @@ def test_the_index_scan_never_reads_the_trash(gallery, paths):
 
     Trash(gallery, paths).move(MOVES)
     assert sorted(f.path for f in scan_gallery(gallery)) == ["a.jpg", "b.jpg", "c.jpg"]
+
+
+def test_a_batch_killed_before_its_journal_is_pruned(gallery, paths):
+    trash = Trash(gallery, paths)
+    trash.move(MOVES)
+    trash.undo()
+    (gallery / TRASH_DIR / "20260101T000000000Z-dead00").mkdir()
+    (gallery / TRASH_DIR / "20260101T000000000Z-dead00" / "rows.npy").write_bytes(b"partial")
+    trash.move({"sub/a_copy.jpg": "a.jpg"})
+    assert len(list((gallery / TRASH_DIR).iterdir())) == 2 and len(trash.batches()) == 2

@@ -151,6 +151,7 @@ class Trash:
                     planned.append(why)
             if dry_run or not planned:
                 return TrashResult(None, [e.path for e in planned] if dry_run else [], refused, dry_run)
+            self._prune_unstarted()
             batch = self._new_batch(planned, manifest.model_fingerprint)
             atomic_write_bytes(batch.folder / "rows.npy", _npy(snapshot.features[[row_of[e.path] for e in planned]]))
             self._write(batch)
@@ -265,6 +266,17 @@ class Trash:
         if not stat.S_ISREG(st.st_mode):
             return "not a regular file (a symlink or special file is never moved)"
         return None
+
+    def _prune_unstarted(self) -> None:
+        """Remove batch folders a kill left before their journal (only rows.npy, nothing moved). Under the lock."""
+        try:
+            folders = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return
+        for entry in folders:
+            folder = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False) and not any(n.startswith("journal.json") or n == "files" for n in os.listdir(folder)):
+                shutil.rmtree(folder)
 
     def _new_batch(self, entries: list[Entry], fingerprint: str) -> Batch:
         now = datetime.now(timezone.utc)
