@@ -126,3 +126,7 @@ def test_threshold_slider_reloads(dups_page):
         page.get_by_test_id("threshold").fill("0.99")
     assert "threshold=0.99" in info.value.url
     expect(page.get_by_test_id("threshold-value")).to_have_text("0.990")
+    # the nearest-neighbour histogram: 20 bins of 0.01 from 0.80, the copies (score 1.0) in the last
+    bars = page.get_by_test_id("histogram").locator("rect")
+    expect(bars).to_have_count(20)
+    expect(bars.last.locator("title")).to_contain_text("0.99–1.00")

@@ -61,6 +61,33 @@ function refreshTotals() {
   $("selected-bytes").textContent = megabytes(selectedBytes());
 }
 
+// The histogram of nearest-neighbour scores as SVG bars (attributes only: the page's CSP allows no
+// inline styles). The first bin (below 0.80) is left out; each later bin is 0.01 wide.
+function renderHistogram({ edges, counts }, threshold) {
+  const svg = $("histogram");
+  const NS = "http://www.w3.org/2000/svg";
+  const bins = counts.slice(1);
+  const top = Math.max(1, ...bins);
+  const width = 210 / bins.length;
+  const shapes = bins.map((count, i) => {
+    const rect = document.createElementNS(NS, "rect");
+    const height = (count / top) * 56;
+    rect.setAttribute("x", String(i * width));
+    rect.setAttribute("y", String(58 - height));
+    rect.setAttribute("width", String(width - 1));
+    rect.setAttribute("height", String(height));
+    rect.setAttribute("class", edges[i + 1] >= threshold - 1e-9 ? "hist-bar above" : "hist-bar");
+    const title = document.createElementNS(NS, "title");
+    title.textContent = `${edges[i + 1].toFixed(2)}–${edges[i + 2].toFixed(2)}: ${count} images`;
+    rect.append(title);
+    return rect;
+  });
+  const line = document.createElementNS(NS, "line");
+  const x = String(Math.min(210, Math.max(0, ((threshold - 0.8) / 0.2) * 210)));
+  for (const [k, v] of [["x1", x], ["x2", x], ["y1", "0"], ["y2", "60"], ["class", "hist-line"]]) line.setAttribute(k, v);
+  svg.replaceChildren(...shapes, line);
+}
+
 function renderGroup(group, number) {
   const node = $("group-template").content.firstElementChild.cloneNode(true);
   const select = node.querySelector(".group-select");
@@ -119,6 +146,7 @@ async function load() {
     $("total-groups").textContent = String(data.group_count);
     $("total-duplicates").textContent = String(data.duplicate_count);
     $("total-bytes").textContent = megabytes(data.reclaimable_bytes);
+    renderHistogram(data.nearest_histogram, data.threshold);
     const shown = groups.map((g, i) => renderGroup(g, i + 1));
     if (shown.length === 0) {
       shown.push(Object.assign(document.createElement("p"), { className: "dup-empty", textContent: "No duplicates at this threshold." }));
@@ -180,9 +208,13 @@ function selectAll(selected) {
   }
 }
 
-thresholdEl.addEventListener("input", () => {
+function showThreshold() {
   $("threshold-value").textContent = Number(thresholdEl.value).toFixed(3);
-});
+  // the track's filled part (style.css reads --fill); CSSOM, which the CSP allows
+  thresholdEl.style.setProperty("--fill", `${((thresholdEl.value - thresholdEl.min) / (thresholdEl.max - thresholdEl.min)) * 100}%`);
+}
+
+thresholdEl.addEventListener("input", showThreshold);
 thresholdEl.addEventListener("change", load);
 sortEl.addEventListener("change", load);
 $("select-all").addEventListener("click", () => selectAll(true));
@@ -192,5 +224,5 @@ $("undo-last").addEventListener("click", undoLast);
 
 const initial = new URLSearchParams(location.search).get("threshold");
 if (initial && Number(initial) >= 0.9 && Number(initial) <= 1) thresholdEl.value = initial;
-$("threshold-value").textContent = Number(thresholdEl.value).toFixed(3);
+showThreshold();
 load();
