@@ -153,20 +153,23 @@ KILL_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from vistamatch.duplicates.trash import Trash
     from vistamatch.index import IndexPaths
-    gallery, index_dir, kill_at = sys.argv[1:4]
+    gallery, index_dir, kill_at, action = sys.argv[1:5]
     def step(name):
         if name == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-    Trash(Path(gallery), IndexPaths.in_dir(index_dir), on_step=step).move(
-        {"sub/a_copy.jpg": "a.jpg", "sub/deep/a_small.jpg": "a.jpg"}
-    )
+    trash = Trash(Path(gallery), IndexPaths.in_dir(index_dir), on_step=step)
+    if action == "undo":
+        trash.undo()
+    else:
+        trash.move({"sub/a_copy.jpg": "a.jpg", "sub/deep/a_small.jpg": "a.jpg"})
     """
 )
 
 
-def run_killed(gallery, paths, kill_at):
+def run_killed(gallery, paths, kill_at, action="move"):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(gallery), str(paths.features.parent), kill_at], env=env)
+    argv = [sys.executable, "-c", KILL_SCRIPT, str(gallery), str(paths.features.parent), kill_at, action]
+    proc = subprocess.run(argv, env=env)
     assert proc.returncode == -9
 
 
@@ -201,6 +204,18 @@ def test_kill_mid_batch_then_redo_finishes(gallery, paths, kill_at):
     assert result.batch.state == MOVED and result.refused == []
     assert sorted(snapshot(gallery)) == ["a.jpg", "b.jpg", "c.jpg"]
     assert sorted(index_rows(paths)) == ["a.jpg", "b.jpg", "c.jpg"]
+
+
+@pytest.mark.parametrize("kill_at", ["restoring", "restored sub/a_copy.jpg", "index committed"])
+def test_kill_mid_undo_then_undo_again(gallery, paths, kill_at):
+    before, rows_before = snapshot(gallery), index_rows(paths)
+    Trash(gallery, paths).move(MOVES)
+    run_killed(gallery, paths, kill_at, "undo")
+    assert all_files(gallery) == {n: 1 for n in NAMES}
+    trash = Trash(gallery, paths)
+    assert trash.batches()[0].state == RESTORING
+    assert trash.undo().batch.state == RESTORED
+    assert snapshot(gallery) == before and sorted(index_rows(paths)) == sorted(rows_before)
 
 
 def test_kill_between_link_and_unlink(gallery, paths):
