@@ -85,3 +85,14 @@ def test_cross_site_writes_and_bad_input_refused(live):
     assert client.get("/api/duplicates", params={"threshold": 1.5}).status_code == 422
     outside = client.post("/api/duplicates/trash", json={"groups": [{"keeper": "astronaut.jpg", "move": ["../x.jpg"]}]}).json()
     assert outside["done"] == [] and outside["refused"][0]["path"] == "../x.jpg"
+
+
+def test_page_served_with_the_policy_and_documented_in_openapi(live):
+    _, client = live
+    page = client.get("/duplicates")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert 'type="module" src="/static/duplicates.js"' in page.text
+    assert client.get("/static/duplicates.js").status_code == 200 and client.get("/static/duplicates.css").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/duplicates", "/api/duplicates/trash", "/api/duplicates/undo", "/api/duplicates/batches"} <= set(paths)
