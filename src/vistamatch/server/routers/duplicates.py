@@ -8,6 +8,7 @@ engine reads it again at once, so searches stop (or start again) showing the mov
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from ..state import AppState, State
 
 router = APIRouter(prefix="/api/duplicates", tags=["duplicates"])
 ERRORS = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}}
+log = logging.getLogger(__name__)
 _moving = threading.Lock()  # one move or undo at a time in this process (the index lock covers other processes)
 
 
@@ -92,4 +94,6 @@ def _locked(state: AppState, loaded: LoadedEngine, action):
             raise HTTPException(409, str(exc)) from None
         if result.done and not result.dry_run:
             loaded.reopen_index()
+        if result.batch is not None:  # every action is logged; the batch's journal holds each file
+            log.info("trash batch %s %s: %d files, %d refused", result.batch.id, result.batch.state, len(result.done), len(result.refused))
         return result
