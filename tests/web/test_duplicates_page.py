@@ -130,3 +130,13 @@ def test_threshold_slider_reloads(dups_page):
     bars = page.get_by_test_id("histogram").locator("rect")
     expect(bars).to_have_count(20)
     expect(bars.last.locator("title")).to_contain_text("0.99–1.00")
+
+
+def test_phone_width_has_no_horizontal_scroll(browser, dups_server):
+    base_url, _ = dups_server
+    context = browser.new_context(base_url=base_url, viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto("/duplicates?threshold=1")
+    expect(page.get_by_test_id("group")).to_have_count(2)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # a group's row scrolls inside itself
+    context.close()
