@@ -120,7 +120,9 @@ def run_duplicates(args: argparse.Namespace) -> int:
     if args.move_to_trash:
         moves = {m.path: g.keeper.path for g in report.groups for m in g.duplicates}
         trash = Trash(index.gallery_dir, index.paths)
-        return print_result(trash.move(moves, min_similarity=min(args.threshold, DEFAULT_MIN_SIMILARITY), dry_run=args.dry_run), trash)
+        # each file is checked again: a duplicate of its keeper (this threshold, at most 0.90), unchanged since indexing
+        result = trash.move(moves, min_similarity=min(args.threshold, DEFAULT_MIN_SIMILARITY), dry_run=args.dry_run)
+        return print_result(result, trash)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     elif args.csv:
@@ -162,13 +164,15 @@ def print_result(result: TrashResult, trash: Trash) -> int:
     """What moved (or would), what was refused and why; 1 when something was refused."""
     for warning in trash.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    verb = "would move" if result.dry_run else ("restored" if result.batch and result.batch.state in ("restoring", "restored") else "moved")
+    restoring = result.batch is not None and result.batch.state in ("restoring", "restored")
+    verb = "would move" if result.dry_run else ("restored" if restoring else "moved")
     for path in result.done:
         print(f"{verb}  {path}")
     for path, why in result.refused:
         print(f"refused  {path}: {why}", file=sys.stderr)
     if result.batch is not None:
-        print(f"batch {result.batch.id} ({result.batch.state}): {len(result.done)} files; undo with: vistamatch duplicates undo {result.batch.id}")
+        b = result.batch
+        print(f"batch {b.id} ({b.state}): {len(result.done)} files; undo with: vistamatch duplicates undo {b.id}")
     elif not result.dry_run and not result.refused:
         print("nothing to move")
     return 1 if result.refused else 0

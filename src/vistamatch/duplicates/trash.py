@@ -135,7 +135,9 @@ class Trash:
 
     # -- moving ----------------------------------------------------------------------------------
 
-    def move(self, moves: dict[str, str], *, min_similarity: float = DEFAULT_MIN_SIMILARITY, dry_run: bool = False) -> TrashResult:
+    def move(
+        self, moves: dict[str, str], *, min_similarity: float = DEFAULT_MIN_SIMILARITY, dry_run: bool = False
+    ) -> TrashResult:
         """Move each ``path`` of ``moves`` (path -> the keeper it duplicates) into a new batch."""
         with self._locked_index() as (files, manifest):
             snapshot = files.read(mmap=True)
@@ -275,7 +277,9 @@ class Trash:
             return
         for entry in folders:
             folder = Path(entry.path)
-            if entry.is_dir(follow_symlinks=False) and not any(n.startswith("journal.json") or n == "files" for n in os.listdir(folder)):
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if not any(n.startswith("journal.json") or n == "files" for n in os.listdir(folder)):
                 shutil.rmtree(folder)
 
     def _new_batch(self, entries: list[Entry], fingerprint: str) -> Batch:
@@ -343,7 +347,8 @@ class Trash:
             self.warnings.append(warning)
         if manifest is None:
             raise TrashError(
-                f"{self.index_paths.manifest}: no manifest, so no file can be checked against the index; re-index with: vistamatch index"
+                f"{self.index_paths.manifest}: no manifest, so no file can be checked against the index; "
+                "re-index with: vistamatch index"
             )
         return manifest
 

@@ -95,5 +95,6 @@ def _locked(state: AppState, loaded: LoadedEngine, action):
         if result.done and not result.dry_run:
             loaded.reopen_index()
         if result.batch is not None:  # every action is logged; the batch's journal holds each file
-            log.info("trash batch %s %s: %d files, %d refused", result.batch.id, result.batch.state, len(result.done), len(result.refused))
+            b = result.batch
+            log.info("trash batch %s %s: %d files, %d refused", b.id, b.state, len(result.done), len(result.refused))
         return result
