@@ -52,6 +52,16 @@ class LoadedEngine:
     store_description: str | None = None  # e.g. "approximate: 99.7 % of exact top-50, measured on 1,000 of your images"
     lock: ModelTurns = field(default_factory=ModelTurns)  # one model run at a time (shared with a background build)
 
+    def reopen_index(self) -> None:
+        """Read the index again after this process changed it (duplicates moved to the trash or back)."""
+        from ..index import open_index
+
+        old = self.engine.index
+        index = open_index(old.paths, gallery_dir=old.gallery_dir)
+        with self.lock:  # no search is halfway through the old one
+            self.engine.index = index
+        self.gallery_size = index.size
+
 
 class ServiceUnavailable(VistaMatchError):
     """The model or index could not be loaded; searches answer 503 with this message."""
