@@ -39,7 +39,7 @@ SETTLE_SECONDS = 0.5  # a file that changed since its last event is checked agai
 SETTLE_LIMIT_SECONDS = 60.0  # a file still growing after this is indexed as it is (and again when it changes)
 SKIPPED_LISTED = 1000  # /api/index?skipped=1 lists at most this many
 RETRY_SECONDS = 5.0  # after another process held the index lock too long
-LIVE_BATCH_SIZE = 2  # images per model call of a background build: what a search may wait behind
+LIVE_BATCH_SIZE = 1  # images per model call of a background build: what a search may wait behind
 
 
 @dataclass
