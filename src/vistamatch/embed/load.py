@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from .base import Embedder
 from .numpy_embedder import NumpyEmbedder
@@ -51,3 +52,33 @@ def _torch_has_gpu(required: bool) -> bool:
             raise
         return False
     return required or torch.cuda.is_available()
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """What `load_embedder` needs, as a picklable value: the CLI and the server make one from
+    their options, and a Ray build ships it to its actors, which load their own embedder."""
+
+    weights: str  # a resolved weights file
+    kind: str = "auto"
+    device: str = "cpu"
+    dtype: str = "float32"
+    options: tuple[tuple[str, object], ...] = ()  # load_model options, e.g. (("num_attention_heads", 12),)
+
+    def load(self, **overrides) -> Embedder:
+        values = {"kind": self.kind, "device": self.device, "dtype": self.dtype, **dict(self.options), **overrides}
+        return load_embedder(self.weights, **values)
+
+
+def as_embedder(model_or_embedder) -> Embedder:
+    """An Embedder as it is; a bare model (our Dinov2, or a test's stand-in with `__call__`,
+    `fingerprint` and `config`) wrapped in a NumpyEmbedder."""
+    if hasattr(model_or_embedder, "embed"):
+        return model_or_embedder
+    return NumpyEmbedder(model_or_embedder)
+
+
+def embedder_key(embedder: Embedder) -> dict[str, str]:
+    """What an index records of the embedder that computed its rows (besides the weights'
+    fingerprint): embedders with another key must agree with the stored rows to update it."""
+    return {"name": embedder.name, "dtype": getattr(embedder, "dtype", "float32")}

@@ -14,14 +14,17 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from tqdm import tqdm
 
 from ..errors import VistaMatchError
 from ..imaging import PreprocessConfig
-from ..search.store import l2_normalize
+from ..embed.base import Embedder
+from ..embed.load import as_embedder, embedder_key
+from .agreement import check_embedder
 from .checkpoint import CHECKPOINT_SECONDS, Checkpoint
 from .files import DEFAULT_LOCK_TIMEOUT, IndexFiles
 from .manifest import INDEXED, SKIPPED, FileRecord, Manifest, as_read_back
@@ -29,13 +32,6 @@ from .paths import IndexPaths
 from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead
 from .previous import PreviousIndex
 from .scan import scan_gallery
-
-
-class EmbeddingModel(Protocol):
-    fingerprint: str
-    config: Any  # .hidden_size: D, the embedding width
-
-    def __call__(self, pixels: np.ndarray) -> np.ndarray: ...  # (B, 3, H, W) -> (B, D)
 
 
 @dataclass
@@ -82,7 +78,7 @@ class BuildReport:
 
 def build_index(
     gallery_dir: str | os.PathLike,
-    model: EmbeddingModel,
+    embedder: Embedder,
     paths: IndexPaths,
     preprocess: PreprocessConfig | None = None,
     *,
@@ -95,29 +91,76 @@ def build_index(
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
-    Checkpoints the embeddings every ``checkpoint_seconds`` (see ``checkpoint``). Waits up to
-    ``lock_timeout`` seconds for another build of the same index. Raises VistaMatchError if the folder
-    is missing, LockTimeout if the other build takes longer. Only regular files are read; symlinks
-    leading outside the gallery are skipped unless ``follow_outside_links``.
+    ``embedder``: an Embedder (embed/; a bare model is wrapped in a NumpyEmbedder). Checkpoints the
+    embeddings every ``checkpoint_seconds`` (see ``checkpoint``). Waits up to ``lock_timeout``
+    seconds for another build of the same index. Raises VistaMatchError if the folder is missing,
+    LockTimeout if the other build takes longer, EmbedderMismatchError if another embedder wrote
+    the index and this one disagrees with its rows. Only regular files are read; symlinks leading
+    outside the gallery are skipped unless ``follow_outside_links``.
     """
+    with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links) as plan:
+        workers = workers or min(8, os.cpu_count() or 2)
+        checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, plan.meta)
+        t0 = time.perf_counter()
+        batches = _Embedder(plan.embedder, checkpoint, batch_size, checkpoint_seconds)
+        claims = Claims([*plan.previous.row_of_hash, *resumed])
+        decoded: list[Decoded] = []
+        with tqdm(total=len(plan.to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
+            try:
+                prefetch = max(2 * batch_size, 4 * workers)
+                for d in decode_ahead(plan.to_read, plan.preprocess, claims, workers=workers, prefetch=prefetch):
+                    decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
+                    bar.update(batches.add(d))
+                bar.update(batches.finish())
+            except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
+                batches.checkpoint.flush()
+                raise
+        plan.report.embed_seconds = time.perf_counter() - t0
+        plan.report.embedded = len(batches.vectors)
+        finish_build(plan, decoded, batches.failed, resumed, batches.vectors)
+        checkpoint.remove()
+    return plan.report
+
+
+@dataclass
+class BuildPlan:
+    """A build under the lock: what the previous index gives, and the files to read (``to_read``)."""
+
+    root: Path
+    embedder: Embedder
+    preprocess: PreprocessConfig
+    index_files: IndexFiles
+    meta: dict  # fingerprint, preprocessing, dimension: what the rows depend on
+    previous: PreviousIndex
+    files: list  # every scanned GalleryFile, in row order
+    records: dict[str, FileRecord]  # by path: the files not read again (unchanged, or unreadable)
+    to_read: list  # GalleryFiles new or changed
+    report: BuildReport
+    started: float
+
+
+@contextmanager
+def planned_build(gallery_dir, embedder, paths: IndexPaths, preprocess, lock_timeout, follow_outside_links) -> Iterator[BuildPlan]:
+    """Lock the index, recover an interrupted commit, load the previous index, check the embedder
+    against it and scan the gallery: the start every build engine shares (local, Ray)."""
     started = time.perf_counter()
+    embedder = as_embedder(embedder)
     preprocess = preprocess or PreprocessConfig()
     root = Path(gallery_dir).resolve()
     if not root.is_dir():
         raise VistaMatchError(f"gallery folder not found: {gallery_dir}")
-    workers = workers or min(8, os.cpu_count() or 2)
     index_files = IndexFiles(paths, lock_timeout=lock_timeout)
     with index_files.locked():
         index_files.recover()
         meta = {
-            "model_fingerprint": model.fingerprint,
+            "model_fingerprint": embedder.fingerprint,
             "preprocess": as_read_back(preprocess.to_dict()),
-            "dim": int(model.config.hidden_size),
+            "dim": int(embedder.dim),
         }
         report = BuildReport(gallery_dir=root)
         previous = PreviousIndex.load(index_files, meta)
         report.note, report.set_aside = previous.note, previous.set_aside
-        checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, meta)
+        check_embedder(previous, embedder, root, preprocess)
 
         files = scan_gallery(root, follow_outside_links=follow_outside_links)
         records: dict[str, FileRecord] = {}
@@ -131,52 +174,44 @@ def build_index(
             else:
                 records[f.path] = rec
         report.unchanged = sum(1 for path in records if path in previous.records)
-
-        t0 = time.perf_counter()
-        embedder = _Embedder(model, checkpoint, batch_size, checkpoint_seconds)
-        claims = Claims([*previous.row_of_hash, *resumed])
-        decoded: list[Decoded] = []
-        with tqdm(total=len(to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
-            try:
-                for d in decode_ahead(to_read, preprocess, claims, workers=workers, prefetch=max(2 * batch_size, 4 * workers)):
-                    decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
-                    bar.update(embedder.add(d))
-                bar.update(embedder.finish())
-            except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
-                embedder.checkpoint.flush()
-                raise
-        report.embed_seconds = time.perf_counter() - t0
-        report.embedded = len(embedder.vectors)
-
-        _classify(decoded, previous, embedder, records, report)
-        report.removed = sorted(set(previous.records) - set(records))
-        ordered = [records[f.path] for f in files]
-        indexed = [r for r in ordered if r.status == INDEXED]
-        report.total = len(indexed)
-        report.skipped = [r for r in ordered if r.status == SKIPPED]
-        report.duplicates = len(indexed) - len({r.hash for r in indexed})
-        report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
-
-        manifest = Manifest(
-            model_fingerprint=meta["model_fingerprint"],
-            preprocess=meta["preprocess"],
-            dim=meta["dim"],
-            files=ordered,
-            gallery_dir=str(root),
-            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            build_seconds=time.perf_counter() - started,
-        )
-        report.written = _write(index_files, manifest, indexed, previous, {**resumed, **embedder.vectors})
-        checkpoint.remove()
+        yield BuildPlan(root, embedder, preprocess, index_files, meta, previous, files, records, to_read, report, started)
     report.seconds = time.perf_counter() - started
-    return report
+
+
+def finish_build(plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str], resumed: dict, fresh: dict) -> None:
+    """Records for the files read, the report's counts, and the commit (under the plan's lock).
+
+    decoded: one per file of ``plan.to_read`` (pixels dropped); failed: content hash -> why it
+    could not be embedded; resumed / fresh: content hash -> (D,) vector, from an interrupted
+    build's saved work / embedded in this one."""
+    report, previous, records = plan.report, plan.previous, plan.records
+    _classify(decoded, previous, failed, records, report)
+    report.removed = sorted(set(previous.records) - set(records))
+    ordered = [records[f.path] for f in plan.files]
+    indexed = [r for r in ordered if r.status == INDEXED]
+    report.total = len(indexed)
+    report.skipped = [r for r in ordered if r.status == SKIPPED]
+    report.duplicates = len(indexed) - len({r.hash for r in indexed})
+    report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
+
+    manifest = Manifest(
+        model_fingerprint=plan.meta["model_fingerprint"],
+        preprocess=plan.meta["preprocess"],
+        dim=plan.meta["dim"],
+        files=ordered,
+        gallery_dir=str(plan.root),
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        build_seconds=time.perf_counter() - plan.started,
+        embedder=embedder_key(plan.embedder),
+    )
+    report.written = _write(plan.index_files, manifest, indexed, previous, {**resumed, **fresh})
 
 
 class _Embedder:
     """Batches decoded images by shape, runs the model, and checkpoints the embeddings every ``seconds``."""
 
-    def __init__(self, model, checkpoint: Checkpoint, batch_size: int, seconds: float):
-        self.model = model
+    def __init__(self, embedder: Embedder, checkpoint: Checkpoint, batch_size: int, seconds: float):
+        self.embedder = embedder
         self.checkpoint = checkpoint
         self.batcher = ShapeBatcher(batch_size, max_held=8 * batch_size)
         self.seconds = seconds
@@ -198,7 +233,7 @@ class _Embedder:
         return done
 
     def _embed(self, digests: list[str], pixels: np.ndarray) -> int:
-        vectors = l2_normalize(self.model(pixels))  # (B, 3, H, W) -> (B, D)
+        vectors = self.embedder.embed(pixels)  # (B, 3, H, W) -> (B, D) unit rows
         self.vectors.update(zip(digests, vectors))
         self.checkpoint.add(digests, vectors)
         if time.monotonic() - self.last_flush >= self.seconds:
@@ -207,14 +242,14 @@ class _Embedder:
         return len(digests)
 
 
-def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, records, report: BuildReport) -> None:
+def _classify(decoded, previous: PreviousIndex, failed: dict[str, str], records, report: BuildReport) -> None:
     """Records for the files read in this build, and the added/changed/unchanged/reused counts."""
     for d in decoded:
         f = d.file
         if d.digest is None:
             rec = FileRecord(f.path, d.size, f.mtime_ns, None, SKIPPED, d.error)
-        elif d.digest in embedder.failed:
-            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, embedder.failed[d.digest])
+        elif d.digest in failed:
+            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, failed[d.digest])
         else:  # embedded now, before, or in an interrupted build
             rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)
         records[f.path] = rec
