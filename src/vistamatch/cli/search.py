@@ -13,7 +13,8 @@ from ..search import TIER_POLICIES, SearchEngine, SearchResult
 from .options import (
     add_index_arguments,
     add_weights_argument,
-    load_cli_model,
+    add_embedder_arguments,
+    cli_embedder_spec,
     open_cli_index,
     positive_int,
 )
@@ -43,6 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--tiers", choices=TIER_POLICIES, default="quantile", help="tier policy (default quantile)")
     p.add_argument("--gallery", type=Path, help="gallery folder (default: the one recorded in the index)")
     add_weights_argument(p)
+    add_embedder_arguments(p)
     add_index_arguments(p)
     p.set_defaults(func=run_search)
 
@@ -50,9 +52,9 @@ def register(subparsers) -> None:
 def run_search(args: argparse.Namespace) -> int:
     if not args.query.is_file():
         raise VistaMatchError(f"query image not found: {args.query}")
-    model = load_cli_model(args)
+    embedder = cli_embedder_spec(args).load()
     index = open_cli_index(args, gallery_dir=args.gallery)
-    engine = SearchEngine(model, index, tier_policy=args.tiers)
+    engine = SearchEngine(embedder, index, tier_policy=args.tiers)
     result = engine.search_image(args.query, topk=args.topk, dedup=args.dedup)
     exported = export_results(result, engine, args.export_dir) if args.export_dir else None
     if args.json:
