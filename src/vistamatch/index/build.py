@@ -102,18 +102,13 @@ def build_index(
         workers = workers or min(8, os.cpu_count() or 2)
         checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, plan.meta)
         t0 = time.perf_counter()
-        batches = _Embedder(plan.embedder, checkpoint, batch_size, checkpoint_seconds)
+        batches = FileEmbedder(plan.embedder, batch_size, checkpoint, checkpoint_seconds)
         claims = Claims([*plan.previous.row_of_hash, *resumed])
-        decoded: list[Decoded] = []
         with tqdm(total=len(plan.to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
             try:
-                prefetch = max(2 * batch_size, 4 * workers)
-                for d in decode_ahead(plan.to_read, plan.preprocess, claims, workers=workers, prefetch=prefetch):
-                    decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
-                    bar.update(batches.add(d))
-                bar.update(batches.finish())
+                decoded = batches.run(plan.to_read, plan.preprocess, claims, workers, bar.update)
             except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
-                batches.checkpoint.flush()
+                checkpoint.flush()
                 raise
         plan.report.embed_seconds = time.perf_counter() - t0
         plan.report.embedded = len(batches.vectors)
@@ -207,17 +202,30 @@ def finish_build(plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str]
     report.written = _write(plan.index_files, manifest, indexed, previous, {**resumed, **fresh})
 
 
-class _Embedder:
-    """Batches decoded images by shape, runs the model, and checkpoints the embeddings every ``seconds``."""
+class FileEmbedder:
+    """Reads, decodes and embeds files: batches decoded images by shape, runs the embedder, and
+    checkpoints the embeddings every ``seconds`` (no checkpoint: kept in ``vectors`` only)."""
 
-    def __init__(self, embedder: Embedder, checkpoint: Checkpoint, batch_size: int, seconds: float):
+    def __init__(self, embedder: Embedder, batch_size: int, checkpoint: Checkpoint | None = None, seconds: float = CHECKPOINT_SECONDS):
         self.embedder = embedder
         self.checkpoint = checkpoint
+        self.batch_size = batch_size
         self.batcher = ShapeBatcher(batch_size, max_held=8 * batch_size)
         self.seconds = seconds
         self.last_flush = time.monotonic()
         self.vectors: dict[str, np.ndarray] = {}  # content hash -> (D,) unit vector
         self.failed: dict[str, str] = {}  # content hash -> reason
+
+    def run(self, files, preprocess: PreprocessConfig, claims: Claims, workers: int, done=lambda n: None) -> list[Decoded]:
+        """Every file read (hashed, decoded in ``workers`` threads) and embedded; one Decoded each
+        (pixels dropped). ``done(n)``: n more files finished (a progress bar)."""
+        decoded: list[Decoded] = []
+        prefetch = max(2 * self.batch_size, 4 * workers)
+        for d in decode_ahead(files, preprocess, claims, workers=workers, prefetch=prefetch):
+            decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
+            done(self.add(d))
+        done(self.finish())
+        return decoded
 
     def add(self, d: Decoded) -> int:
         """Take one decoded file; returns how many files are finished (for the progress bar)."""
@@ -229,16 +237,18 @@ class _Embedder:
 
     def finish(self) -> int:
         done = sum(self._embed(*batch) for batch in self.batcher.drain())
-        self.checkpoint.flush()
+        if self.checkpoint is not None:
+            self.checkpoint.flush()
         return done
 
     def _embed(self, digests: list[str], pixels: np.ndarray) -> int:
         vectors = self.embedder.embed(pixels)  # (B, 3, H, W) -> (B, D) unit rows
         self.vectors.update(zip(digests, vectors))
-        self.checkpoint.add(digests, vectors)
-        if time.monotonic() - self.last_flush >= self.seconds:
-            self.checkpoint.flush()
-            self.last_flush = time.monotonic()
+        if self.checkpoint is not None:
+            self.checkpoint.add(digests, vectors)
+            if time.monotonic() - self.last_flush >= self.seconds:
+                self.checkpoint.flush()
+                self.last_flush = time.monotonic()
         return len(digests)
 
 
