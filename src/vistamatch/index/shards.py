@@ -111,7 +111,7 @@ class ShardStore:
         by_path = {f.path: f for f in shard.files}
         decoded, vectors, failed = [], {}, {}
         for i, path in enumerate(arrays["paths"].tolist()):
-            digest, error = arrays["digests"][i] or None, arrays["errors"][i] or None
+            digest, error = str(arrays["digests"][i]) or None, str(arrays["errors"][i]) or None
             decoded.append(Decoded(by_path[path], int(arrays["sizes"][i]), digest, bool(arrays["claimed"][i]), None, error))
             if arrays["has_vector"][i]:
                 vectors[digest] = arrays["vectors"][i]
