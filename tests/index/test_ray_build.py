@@ -109,3 +109,17 @@ def test_an_embedder_that_disagrees_with_the_index_is_refused(local_ray, gallery
     with pytest.raises(EmbedderMismatchError, match="disagrees with its rows"):
         build_index_ray(gallery, spec, paths, embedder=off, progress=False)
     assert paths.manifest.read_bytes() == before and not paths.shards_dir.exists()
+
+
+def test_vistamatch_index_engine_ray_then_search(local_ray, gallery, spec, tmp_path, capsys):
+    from vistamatch.cli import main
+
+    files = ["--features", tmp_path / "f.npy", "--mapping", tmp_path / "m.npy", "--manifest", tmp_path / "m.json"]
+    opts = [str(a) for a in ["--weights", spec.weights, *files]]
+    assert main(["index", str(gallery), *opts, "--engine", "ray", "--shard-files", "4", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "indexed 8 images" in out and "embedded 8" in out and "skipped broken.jpg" in out
+    assert main(["search", str(gallery / "camera.jpg"), *opts, "--embedder", "numpy", "--json"]) == 0
+    assert '"filename": "camera.jpg"' in capsys.readouterr().out
+    assert main(["index", str(gallery), *opts, "--embedder", "numpy", "--device", "cuda"]) == 2
+    assert "numpy embedder runs on the CPU only" in capsys.readouterr().err

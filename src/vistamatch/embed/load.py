@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..errors import VistaMatchError
 from .base import Embedder
 from .numpy_embedder import NumpyEmbedder
 from .torch_embedder import DEVICES, TorchUnavailableError, import_torch
 
 KINDS = ("auto", "numpy", "torch")
+
+
+class EmbedderChoiceError(VistaMatchError, ValueError):
+    """An embedder, device or dtype that does not exist or does not go together."""
 
 
 def load_embedder(
@@ -28,9 +33,9 @@ def load_embedder(
     torch or faster: benchmarks/bench_embedders.py). dtype float32, or bfloat16 / float16 (torch
     only). model_options: those of load_model (interpolation, num_attention_heads, ...)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown embedder {kind!r}: choose one of {', '.join(KINDS)}")
+        raise EmbedderChoiceError(f"unknown embedder {kind!r}: choose one of {', '.join(KINDS)}")
     if device.split(":")[0] not in DEVICES:
-        raise ValueError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)} (or cuda:N)")
+        raise EmbedderChoiceError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)} (or cuda:N)")
     if kind == "auto":
         kind = "torch" if device != "cpu" and _torch_has_gpu(required=device.startswith("cuda")) else "numpy"
     if kind == "torch":
@@ -38,9 +43,9 @@ def load_embedder(
 
         return TorchEmbedder.from_weights(weights, device=device, dtype=dtype, threads=threads, **model_options)
     if device.startswith("cuda"):
-        raise ValueError("the numpy embedder runs on the CPU only: use kind='torch' for cuda")
+        raise EmbedderChoiceError("the numpy embedder runs on the CPU only: use kind='torch' for cuda")
     if dtype != "float32":
-        raise ValueError(f"the numpy embedder computes in float32 only; {dtype} needs kind='torch'")
+        raise EmbedderChoiceError(f"the numpy embedder computes in float32 only; {dtype} needs kind='torch'")
     return NumpyEmbedder.from_weights(weights, threads=threads, backend=backend, **model_options)
 
 
