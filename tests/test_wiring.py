@@ -33,3 +33,13 @@ def test_the_server_takes_its_embedder_from_the_settings(photo_gallery, tiny_wei
         load_engine(Settings.for_folder(photo_gallery, tmp_path, tiny_weights, embedder="numpy", dtype="bfloat16"))
     loaded = load_engine(Settings.for_folder(photo_gallery, tmp_path, tiny_weights))
     assert loaded.model_backend in ("numpy", "mkl") and loaded.gallery_size == 8
+
+
+def test_engine_ray_without_ray_says_how_to_install_it(photo_gallery, tiny_weights, tmp_path, monkeypatch):
+    from vistamatch.index.ray_build import RayUnavailableError
+
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # import ray -> ImportError
+    spec = EmbedderSpec(str(tiny_weights), "numpy")
+    with pytest.raises(RayUnavailableError, match=r"pip install 'vistamatch\[ray\]'"):
+        update_index(photo_gallery, spec, IndexPaths.in_dir(tmp_path), engine="ray", progress=False)
+    assert not IndexPaths.in_dir(tmp_path).exists()
