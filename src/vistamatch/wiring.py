@@ -68,6 +68,6 @@ def update_index(
     return build_index(gallery_dir, embedder or spec.load(), paths, preprocess, **options)
 
 
-def open_engine(embedder: Embedder, paths: IndexPaths, *, gallery_dir=None, **engine_options) -> SearchEngine:
+def open_engine(embedder: Embedder, paths: IndexPaths, *, gallery_dir=None, store: str = "auto", **engine_options) -> SearchEngine:
     """The index at ``paths`` opened (refused if other weights or preprocessing) and searched with ``embedder``."""
-    return SearchEngine(embedder, open_index(paths, gallery_dir=gallery_dir), **engine_options)
+    return SearchEngine(embedder, open_index(paths, gallery_dir=gallery_dir, store=store), **engine_options)

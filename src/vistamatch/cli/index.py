@@ -13,11 +13,13 @@ from .options import (
     add_embedder_arguments,
     add_follow_links_argument,
     add_index_arguments,
+    add_store_argument,
     add_weights_argument,
     cli_embedder_spec,
     index_paths,
     open_cli_index,
     positive_int,
+    store_kind,
 )
 
 INDEX_EXAMPLE = """\
@@ -26,6 +28,7 @@ examples:
   vistamatch index ./photos --weights vit-dinov2-base.npz --features idx/f.npy --mapping idx/m.npy --manifest idx/m.json
   vistamatch index ./photos --device cuda --dtype bfloat16
   vistamatch index /shared/photos --engine ray --ray-address ray://head:10001 --device auto
+  vistamatch index ./photos --store ann
 
 A second run embeds only new or changed files; an interrupted run continues where it stopped."""
 
@@ -56,13 +59,14 @@ def register(subparsers) -> None:
     cluster.add_argument("--ray-address", metavar="ADDR", help="the cluster to join (default: $RAY_ADDRESS, else a local Ray instance)")
     cluster.add_argument("--shard-files", type=positive_int, default=None, metavar="N", help="files per Ray shard (default 1000)")
     add_follow_links_argument(p)
+    add_store_argument(p, "to build")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_index)
 
     q = subparsers.add_parser(
         "info",
         help="describe the gallery index",
-        description="Gallery size, dimension, weights, build time and skipped files of an index.",
+        description="Gallery size, dimension, vector store and its measured recall, weights, build time and skipped files of an index.",
         epilog=INFO_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -85,6 +89,7 @@ def run_index(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
         follow_outside_links=args.follow_outside_links or defaults.follow_outside_links(),
+        store=store_kind(args),
         **options,
     )
     if report.set_aside:
@@ -102,6 +107,7 @@ def run_info(args: argparse.Namespace) -> int:
         f"gallery:    {index.gallery_dir or 'unknown'}",
         f"images:     {index.size}",
         f"dimension:  {index.dim}",
+        f"store:      {index.store_description}",
     ]
     if m is None:
         lines.append("weights:    unknown (index from the original project; re-index to record them)")

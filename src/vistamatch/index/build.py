@@ -2,7 +2,8 @@
 
 A build reads only new or changed files (size or mtime differ from the manifest), embeds each distinct
 content once (files are keyed by content hash, so renames and duplicates reuse an embedding), saves its
-progress in checkpoints, and commits the three files together. Rows are sorted by relative path, so
+progress in checkpoints, and commits the three files together, with the approximate store's
+structure when the index has one (``store.plan_store``). Rows are sorted by relative path, so
 the result depends only on the folder's contents: an incremental, resumed or clean build give the same
 index.
 """
@@ -20,10 +21,12 @@ from contextlib import contextmanager
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import VistaMatchError
-from ..imaging import PreprocessConfig
 from ..embed.base import Embedder
 from ..embed.load import as_embedder, embedder_key
+from ..errors import VistaMatchError
+from ..imaging import PreprocessConfig
+from ..search.ann import choose_kind
+from ..search.store import NumpyStore
 from .agreement import check_embedder
 from .checkpoint import CHECKPOINT_SECONDS, Checkpoint
 from .files import DEFAULT_LOCK_TIMEOUT, IndexFiles
@@ -32,12 +35,14 @@ from .paths import IndexPaths
 from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead
 from .previous import PreviousIndex
 from .scan import scan_gallery
+from .store import plan_store
 
 
 @dataclass
 class BuildReport:
     gallery_dir: Path
     total: int = 0  # images in the index now
+    seen: int = 0  # files found in the gallery: total + skipped
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -52,17 +57,27 @@ class BuildReport:
     embed_seconds: float = 0.0  # reading, decoding and embedding
     seconds: float = 0.0
     note: str | None = None
+    store: dict | None = None  # manifest.store: the vector store kind built, its recall
 
     @property
     def images_per_second(self) -> float:
         return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
+    def counts(self) -> dict[str, int]:
+        """Each file seen counted once: new, changed or unchanged if indexed, else skipped; and removed."""
+        skipped = {f.path for f in self.skipped}
+        new = sum(path not in skipped for path in self.added)
+        changed = sum(path not in skipped for path in self.changed)
+        return {"new": new, "changed": changed, "unchanged": self.total - new - changed, "skipped": len(skipped),
+                "removed": len(self.removed)}
+
     def summary(self) -> str:
+        c = self.counts()
         lines = [
             f"indexed {self.total} images from {self.gallery_dir}",
             (
-                f"  added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
-                f"unchanged {self.unchanged}, skipped {len(self.skipped)}"
+                f"  new {c['new']}, changed {c['changed']}, unchanged {c['unchanged']}, skipped {c['skipped']}"
+                f" (= {self.seen} files seen); removed {c['removed']}"
             ),
             (
                 f"  embedded {self.embedded} ({self.images_per_second:.1f} images/s), reused {self.reused} "
@@ -72,6 +87,8 @@ class BuildReport:
         ]
         if self.note:
             lines.insert(1, f"  note: {self.note}")
+        if self.store:
+            lines.append(f"  store: {_store_line(self.store)}")
         lines += [f"  skipped {f.path}: {f.reason}" for f in self.skipped]
         return "\n".join(lines)
 
@@ -88,6 +105,7 @@ def build_index(
     checkpoint_seconds: float = CHECKPOINT_SECONDS,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
+    store: str = "auto",
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
@@ -96,9 +114,10 @@ def build_index(
     seconds for another build of the same index. Raises VistaMatchError if the folder is missing,
     LockTimeout if the other build takes longer, EmbedderMismatchError if another embedder wrote
     the index and this one disagrees with its rows. Only regular files are read; symlinks leading
-    outside the gallery are skipped unless ``follow_outside_links``.
+    outside the gallery are skipped unless ``follow_outside_links``. ``store`` ("auto", "exact" or
+    "ann") is the vector store kind to build (see ``store.plan_store``).
     """
-    with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links) as plan:
+    with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store) as plan:
         workers = workers or min(8, os.cpu_count() or 2)
         checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, plan.meta)
         t0 = time.perf_counter()
@@ -132,13 +151,15 @@ class BuildPlan:
     to_read: list  # GalleryFiles new or changed
     report: BuildReport
     started: float
+    store: str  # the vector store kind to build: auto, exact or ann
 
 
 @contextmanager
-def planned_build(gallery_dir, embedder, paths: IndexPaths, preprocess, lock_timeout, follow_outside_links) -> Iterator[BuildPlan]:
+def planned_build(gallery_dir, embedder, paths: IndexPaths, preprocess, lock_timeout, follow_outside_links, store="auto") -> Iterator[BuildPlan]:
     """Lock the index, recover an interrupted commit, load the previous index, check the embedder
     against it and scan the gallery: the start every build engine shares (local, Ray)."""
     started = time.perf_counter()
+    choose_kind(0, store)  # a bad kind, or "ann" without faiss: refused before any work
     embedder = as_embedder(embedder)
     preprocess = preprocess or PreprocessConfig()
     root = Path(gallery_dir).resolve()
@@ -169,7 +190,7 @@ def planned_build(gallery_dir, embedder, paths: IndexPaths, preprocess, lock_tim
             else:
                 records[f.path] = rec
         report.unchanged = sum(1 for path in records if path in previous.records)
-        yield BuildPlan(root, embedder, preprocess, index_files, meta, previous, files, records, to_read, report, started)
+        yield BuildPlan(root, embedder, preprocess, index_files, meta, previous, files, records, to_read, report, started, store)
     report.seconds = time.perf_counter() - started
 
 
@@ -185,6 +206,7 @@ def finish_build(plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str]
     ordered = [records[f.path] for f in plan.files]
     indexed = [r for r in ordered if r.status == INDEXED]
     report.total = len(indexed)
+    report.seen = len(plan.files)
     report.skipped = [r for r in ordered if r.status == SKIPPED]
     report.duplicates = len(indexed) - len({r.hash for r in indexed})
     report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
@@ -199,7 +221,8 @@ def finish_build(plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str]
         build_seconds=time.perf_counter() - plan.started,
         embedder=embedder_key(plan.embedder),
     )
-    report.written = _write(plan.index_files, manifest, indexed, previous, {**resumed, **fresh})
+    report.written = _write(plan.index_files, manifest, indexed, previous, {**resumed, **fresh}, plan.store)
+    report.store = manifest.store
 
 
 class FileEmbedder:
@@ -272,14 +295,17 @@ def _classify(decoded, previous: PreviousIndex, failed: dict[str, str], records,
             report.reused += 1
 
 
-def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh) -> bool:
-    """Commit the new index; only the manifest when the rows did not change. Returns whether rows were written."""
+def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh, store: str) -> bool:
+    """Commit the new index; only the manifest (and store) when the rows did not change. Returns whether rows were written."""
     order = [(r.path, r.hash) for r in indexed]
     old = previous.manifest
+    before = previous.exact_store()
     if old is not None and order == previous.order:
-        if old.files != manifest.files:  # e.g. touched files: same rows, new mtimes
+        plan = plan_store(store, before, (previous.structure, before), old.store, None)
+        manifest.store = plan.store
+        if old.files != manifest.files or old.store != plan.store:  # e.g. touched files: same rows, new mtimes
             manifest.built_at, manifest.build_seconds = old.built_at, old.build_seconds
-            files.commit(manifest)
+            files.commit(manifest, structure=plan.structure)
         return False
     features = np.zeros((len(indexed), manifest.dim), np.float32)  # (N, D)
     from_previous = []  # (row here, row in the previous features)
@@ -292,6 +318,16 @@ def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], pre
         here, there = np.array(from_previous).T
         features[here] = previous.features[there]  # one gather from the memory map
     mapping = np.array([r.path for r in indexed], dtype=str) if indexed else np.zeros(0, dtype="<U1")
-    files.commit(manifest, (features, mapping))
+    hash_before = dict(previous.order)
+    changed = [path for path, h in order if hash_before.get(path, h) != h]
+    plan = plan_store(store, NumpyStore(features, mapping), (previous.structure, before), old.store if old else None, changed)
+    manifest.store = plan.store
+    files.commit(manifest, (features, mapping), plan.structure)
     return True
 
+
+def _store_line(store: dict) -> str:
+    if store["kind"] == "ann":
+        r = store["recall"]
+        return f"approximate ({store['lists']} lists, {store['effort']} probed): recall@{r['k']} {r['recall']:.4f} on {r['queries']} images"
+    return f"exact{': ' + store['note'] if store.get('note') else ''}"

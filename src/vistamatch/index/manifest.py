@@ -74,6 +74,7 @@ class ManifestSummary:
     generation: int = 0  # of the commit that wrote this manifest (0: written before generations)
     rows: dict[str, Any] | None = None  # token and sizes of the features and mapping it describes
     embedder: dict[str, str] | None = None  # name and dtype of the embedder (None: before embedders, numpy)
+    store: dict[str, Any] | None = None  # the vector store built: kind, lists, effort, recall, note (index/store.py)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ManifestSummary:
@@ -98,6 +99,7 @@ class Manifest:
     generation: int = 0  # set by the commit (files.IndexFiles.commit)
     rows: dict[str, Any] | None = None  # set by the commit: token and sizes of the features and mapping
     embedder: dict[str, str] | None = None  # embed.embedder_key of the embedder that computed the rows
+    store: dict[str, Any] | None = None  # set by the build (index/store.py); its "size" by the commit
 
     @property
     def indexed(self) -> list[FileRecord]:
@@ -123,6 +125,7 @@ class Manifest:
             "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
             "generation": self.generation,
             "rows": self.rows,
+            "store": self.store,
         }
 
     def to_json_bytes(self) -> bytes:
@@ -185,6 +188,7 @@ def _header_fields(d: dict[str, Any]) -> dict[str, Any]:
         generation=_typed(d, "generation", int, 0),
         rows=rows,
         embedder=_typed(d, "embedder", (dict, type(None)), None),
+        store=_typed(d, "store", (dict, type(None)), None),
     )
 
 

@@ -65,6 +65,7 @@ def build_index_ray(
     progress: bool = True,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
+    store: str = "auto",
 ) -> BuildReport:
     """``build_index``'s result, embedded by Ray actors. Joins the running Ray instance, else
     ``address`` (or $RAY_ADDRESS), else starts a local one (shut down at the end).
@@ -91,7 +92,7 @@ def build_index_ray(
         else:
             per_actor = min(cpus_per_actor or CPUS_PER_ACTOR, cpus)
             actors, gpus_per_actor = actors or max(1, cpus // per_actor), 0
-        with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links) as plan:
+        with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store) as plan:
             store = ShardStore(paths.shards_dir, {**plan.meta, "embedder": spec.kind, "dtype": spec.dtype}).open()
             shards = cut_shards(plan.to_read, shard_files)
             pending = [s for s in shards if not store.done(s.key)]

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/search", tags=["search"])
 
 QUERY_THUMB_SIZE = 160  # px, the query's picture in the history drawer
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422, 503)}
-TopK = Annotated[int, Query(ge=TOPK_MIN, le=TOPK_MAX, description="results wanted, 1..200")]
+TopK = Annotated[int, Query(ge=TOPK_MIN, le=TOPK_MAX, description=f"results wanted, {TOPK_MIN}..{TOPK_MAX}")]
 Dedup = Annotated[bool, Query(description="drop same-name and near-duplicate results")]
 
 
