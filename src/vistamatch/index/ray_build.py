@@ -93,22 +93,22 @@ def build_index_ray(
             per_actor = min(cpus_per_actor or CPUS_PER_ACTOR, cpus)
             actors, gpus_per_actor = actors or max(1, cpus // per_actor), 0
         with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store) as plan:
-            store = ShardStore(paths.shards_dir, {**plan.meta, "embedder": spec.kind, "dtype": spec.dtype}).open()
+            shard_store = ShardStore(paths.shards_dir, {**plan.meta, "embedder": spec.kind, "dtype": spec.dtype}).open()
             shards = cut_shards(plan.to_read, shard_files)
-            pending = [s for s in shards if not store.done(s.key)]
+            pending = [s for s in shards if not shard_store.done(s.key)]
             t0 = time.perf_counter()
             if pending:
                 known = frozenset(plan.previous.row_of_hash)
                 worker_args = dict(
-                    spec=spec, preprocess=plan.preprocess.to_dict(), known=known, folder=str(store.folder),
-                    meta=store.meta, dim=plan.meta["dim"], batch_size=batch_size, threads=per_actor,
+                    spec=spec, preprocess=plan.preprocess.to_dict(), known=known, folder=str(shard_store.folder),
+                    meta=shard_store.meta, dim=plan.meta["dim"], batch_size=batch_size, threads=per_actor,
                 )  # fmt: skip
                 _run(ray, pending, worker_args, actors, per_actor, gpus_per_actor, progress)
             plan.report.embed_seconds = time.perf_counter() - t0
             decoded, failed, fresh, resumed = [], {}, {}, {}
             just_done = {s.key for s in pending}
             for shard in shards:
-                result = store.load(shard.key, shard)
+                result = shard_store.load(shard.key, shard)
                 if result is None:
                     raise VistaMatchError(f"shard {shard.key} was not written by the cluster; run the build again")
                 decoded += result.decoded
@@ -116,7 +116,7 @@ def build_index_ray(
                 (fresh if shard.key in just_done else resumed).update(result.vectors)
             plan.report.embedded = len(fresh)
             finish_build(plan, decoded, failed, resumed, fresh)
-            store.remove()
+            shard_store.remove()
         return plan.report
     finally:
         if started_here:
