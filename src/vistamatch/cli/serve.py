@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import VistaMatchError
 from .options import (
+    add_embedder_arguments,
     add_follow_links_argument,
     add_index_arguments,
     add_store_argument,
@@ -45,6 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     add_weights_argument(p)
+    add_embedder_arguments(p)
     add_index_arguments(p)
     p.add_argument("--history", type=Path, help="history file (default: $HISTORY_PATH or search_history.json)")
     p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing or its manifest is broken); implies --no-watch")
@@ -71,7 +73,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..server import Settings, create_app, load_engine
-    from ..server.service import load_settings_model
+    from ..server.service import load_settings_embedder
     from ..server.settings import MB
     from ..server.timeouts import server_options
 
@@ -81,7 +83,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if not settings.gallery_dir.is_dir():
         raise VistaMatchError(f"gallery folder not found: {settings.gallery_dir}")
     if settings.watch:
-        model = load_settings_model(settings)  # bad weights fail here, before serving
+        model = load_settings_embedder(settings)  # bad weights fail here, before serving
         print(f"serving on http://{args.host}:{args.port}; indexing {settings.gallery_dir} in the background (progress: /api/index)", file=sys.stderr)
         app = create_app(settings, model=model)
     else:
@@ -102,6 +104,9 @@ def _overrides(args: argparse.Namespace, mb: int) -> dict:
         "gallery_dir": args.gallery,
         "weights": args.weights,
         "num_attention_heads": args.num_heads,
+        "embedder": args.embedder,
+        "device": args.device,
+        "dtype": args.dtype,
         "features_path": paths.features,
         "mapping_path": paths.mapping,
         "manifest_path": paths.manifest,

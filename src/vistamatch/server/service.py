@@ -74,22 +74,25 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     one that waits past ``index_lock_timeout`` serves the last committed index instead, or, when
     there is none yet, waits again (logging who holds the lock each time).
     """
-    weights, model = load_settings_model(settings)
+    spec, embedder = load_settings_embedder(settings)
     paths = index_paths_of(settings)
     build_seconds = None
     if settings.update_index or not usable_index(paths):
         start = time.perf_counter()
-        _build(settings, model, paths, progress)
+        _build(settings, spec, embedder, paths, progress)
         build_seconds = time.perf_counter() - start
-    return open_engine(settings, model, weights, build_seconds=build_seconds)
+    return open_loaded(settings, spec, embedder, build_seconds=build_seconds)
 
 
-def load_settings_model(settings: Settings):
-    """(weights path, model) of ``settings``."""
-    from ..model import load_model, resolve_weights
+def load_settings_embedder(settings: Settings):
+    """(EmbedderSpec, Embedder) of ``settings``: the weights resolved (None: $WEIGHTS_PATH or the default file) and loaded."""
+    from ..wiring import embedder_spec
 
-    weights = resolve_weights(settings.weights)  # None: $WEIGHTS_PATH or the default file
-    return weights, load_model(weights, num_attention_heads=settings.num_attention_heads)
+    spec = embedder_spec(
+        settings.weights, kind=settings.embedder, device=settings.device, dtype=settings.dtype,
+        num_attention_heads=settings.num_attention_heads,
+    )  # fmt: skip
+    return spec, spec.load()
 
 
 def index_paths_of(settings: Settings):
@@ -98,25 +101,27 @@ def index_paths_of(settings: Settings):
     return IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
 
 
-def open_engine(settings: Settings, model, weights, *, build_seconds=None, lock: ModelTurns | None = None) -> LoadedEngine:
-    """The committed index of ``settings`` opened for searching with ``model`` (``lock``: the model's, if shared)."""
-    from ..index import open_index
-    from ..search import SearchEngine
+def open_loaded(settings: Settings, spec, embedder, *, build_seconds=None, lock: ModelTurns | None = None) -> LoadedEngine:
+    """The committed index of ``settings`` opened for searching with ``embedder`` (``lock``: the model's, if shared)."""
+    from ..wiring import open_engine
 
-    index = open_index(index_paths_of(settings), gallery_dir=settings.gallery_dir, store=settings.store)
-    engine = SearchEngine(model, index, near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes)
+    engine = open_engine(
+        embedder, index_paths_of(settings), gallery_dir=settings.gallery_dir, store=settings.store,
+        near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes,
+    )  # fmt: skip
+    index = engine.index
     return LoadedEngine(
         engine=engine,
-        weights=str(weights),
-        fingerprint=model.fingerprint,
-        model_backend=model.backend,
+        weights=spec.weights,
+        fingerprint=embedder.fingerprint,
+        model_backend=embedder.model.backend if embedder.name == "numpy" else embedder.name,
         dim=index.dim,
         gallery_size=index.size,
         built_at=index.manifest.built_at if index.manifest else None,
         build_seconds=build_seconds,
-        **({"lock": lock} if lock is not None else {}),
         store="exact" if index.store.exact else "ann",
         store_description=index.store_description,
+        **({"lock": lock} if lock is not None else {}),
     )
 
 
@@ -134,29 +139,17 @@ def usable_index(paths) -> bool:
     return True
 
 
-def built_with(paths):
-    """The preprocessing the index was built with (header only), so an update embeds only what changed."""
-    from ..imaging import PreprocessConfig
-    from ..index.manifest import BrokenManifestError, read_summary
-
-    try:
-        preprocess = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None
-    except BrokenManifestError:  # set aside by the build, which says so
-        preprocess = None
-    return PreprocessConfig(**preprocess) if preprocess else None
-
-
-def _build(settings: Settings, model, paths, progress: bool) -> None:
-    from ..index import build_index
+def _build(settings: Settings, spec, embedder, paths, progress: bool) -> None:
     from ..index.files import LockTimeout
+    from ..wiring import update_index
 
     while True:
         try:
-            report = build_index(
+            report = update_index(  # keeps the preprocessing the index was built with
                 settings.gallery_dir,
-                model,
+                spec,
                 paths,
-                built_with(paths),
+                embedder=embedder,
                 progress=progress,
                 lock_timeout=settings.index_lock_timeout,
                 follow_outside_links=settings.follow_outside_links,

@@ -10,7 +10,7 @@ polling for network drives: ``watch_poll``). Changes wake the index thread, whic
 ``watch_debounce_seconds`` and for the changed files to stop growing (a copy in progress), then runs
 the incremental build again: only new and changed files are embedded, deleted ones dropped.
 
-The model is shared: the build runs it through ``_TurnTakingModel``, taking turns (``turns.py``) with
+The model is shared: the build runs it through ``_TurnTakingEmbedder``, taking turns (``turns.py``) with
 the searches' model runs, searches first: a search waits for one build batch at most.
 """
 
@@ -29,7 +29,7 @@ from typing import Callable
 
 from ..errors import VistaMatchError
 from ..imaging import IMAGE_EXTENSIONS
-from .service import LoadedEngine, built_with, index_paths_of, load_settings_model, open_engine, usable_index
+from .service import LoadedEngine, index_paths_of, load_settings_embedder, open_loaded, usable_index
 from .settings import Settings
 from .turns import ModelTurns
 
@@ -61,21 +61,23 @@ class _Stopped(Exception):
     """Raised into a running build when the server stops."""
 
 
-class _TurnTakingModel:
-    """The model as the build runs it: each batch waits its turn, after any search that waits."""
+class _TurnTakingEmbedder:
+    """The embedder as the build runs it: each batch waits its turn, after any search that waits."""
 
-    def __init__(self, model, turns: ModelTurns):
-        self._model, self._turns = model, turns
-        self.fingerprint, self.config = model.fingerprint, model.config
+    def __init__(self, embedder, turns: ModelTurns):
+        self._embedder, self._turns = embedder, turns
 
-    def __call__(self, pixels):
+    def __getattr__(self, name):  # name, fingerprint, config, dim, device, describe, ...
+        return getattr(self._embedder, name)
+
+    def embed(self, batch):
         with self._turns.background():
-            return self._model(pixels)
+            return self._embedder.embed(batch)
 
 
 class IndexUpdater:
     def __init__(self, settings: Settings, publish: Callable[[LoadedEngine], None], *, model=None):
-        """``model``: (weights path, model) already loaded, else loaded by the index thread."""
+        """``model``: (EmbedderSpec, Embedder) already loaded, else loaded by the index thread."""
         self.settings = settings
         self._publish = publish
         self.paths = index_paths_of(settings)
@@ -89,7 +91,7 @@ class IndexUpdater:
         self._status_lock = threading.Lock()
         self._status = IndexStatus()
         self._threads: list[threading.Thread] = []
-        self._weights, self._model = model or (None, None)
+        self._spec, self._embedder = model or (None, None)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -120,8 +122,8 @@ class IndexUpdater:
 
     def _run(self) -> None:
         try:
-            if self._model is None:
-                self._weights, self._model = load_settings_model(self.settings)
+            if self._embedder is None:
+                self._spec, self._embedder = load_settings_embedder(self.settings)
         except BaseException as exc:  # no weights: reported to every search
             self._first.set_exception(exc)
             self._set(state="idle", error=str(exc))
@@ -145,14 +147,15 @@ class IndexUpdater:
         """One incremental build, its commits published; False when it should be tried again soon."""
         from ..index import build_index
         from ..index.files import LockTimeout
+        from ..wiring import index_preprocess
 
         self._set(state="indexing", error=None)
         try:
             report = build_index(
                 self.settings.gallery_dir,
-                _TurnTakingModel(self._model, self.model_turns),
+                _TurnTakingEmbedder(self._embedder, self.model_turns),
                 self.paths,
-                built_with(self.paths),
+                index_preprocess(self.paths),  # the one the index was built with
                 batch_size=LIVE_BATCH_SIZE,
                 progress=False,
                 lock_timeout=self.settings.index_lock_timeout,
@@ -208,7 +211,7 @@ class IndexUpdater:
             return None
 
     def _open_and_publish(self) -> None:
-        loaded = open_engine(self.settings, self._model, self._weights, lock=self.model_turns)
+        loaded = open_loaded(self.settings, self._spec, self._embedder, lock=self.model_turns)
         manifest = loaded.engine.index.manifest
         self._publish(loaded)
         if not self._first.done():
