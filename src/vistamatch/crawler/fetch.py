@@ -132,17 +132,7 @@ class Fetcher:
                     raise _TryAgain(http_reason(status), parse_retry_after(resp.headers.get("Retry-After")))
                 if not 200 <= status < 300:
                     raise Rejected(http_reason(status))
-                content_type = resp.headers.get("Content-Type")
-                if s.check_content_type and not content_type_is_image(content_type):
-                    raise Rejected(NOT_IMAGE, f"content type {content_type}")
-                if resp.content_length is not None and resp.content_length > s.max_bytes:
-                    raise Rejected(TOO_BIG, f"declared {resp.content_length} bytes")
-                body = bytearray()
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    body += chunk
-                    if len(body) > s.max_bytes:
-                        raise Rejected(TOO_BIG, f"over {s.max_bytes} bytes")
-                return bytes(body)
+                return await read_image_body(resp, s)
         except asyncio.TimeoutError:  # the whole try (total) or the connect took too long
             raise _TryAgain(TIMEOUT) from None
         except aiohttp.TooManyRedirects:
@@ -151,6 +141,21 @@ class Fetcher:
             raise Rejected(INVALID_URL, str(exc)) from None
         except aiohttp.ClientError as exc:  # refused, reset, DNS, TLS, body cut short
             raise _TryAgain(CONNECTION) from exc
+
+
+async def read_image_body(resp: aiohttp.ClientResponse, s: FetchSettings) -> bytes:
+    """The body of a 2xx answer: a declared non-image type is refused first, the size while streaming."""
+    content_type = resp.headers.get("Content-Type")
+    if s.check_content_type and not content_type_is_image(content_type):
+        raise Rejected(NOT_IMAGE, f"content type {content_type}")
+    if resp.content_length is not None and resp.content_length > s.max_bytes:
+        raise Rejected(TOO_BIG, f"declared {resp.content_length} bytes")
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > s.max_bytes:
+            raise Rejected(TOO_BIG, f"over {s.max_bytes} bytes")
+    return bytes(body)
 
 
 def parse_retry_after(value: str | None) -> float | None:
