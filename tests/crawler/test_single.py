@@ -33,3 +33,18 @@ def test_only_http_urls():
         with pytest.raises(Rejected) as info:
             fetch_one_image(url)
         assert info.value.reason == "invalid_url"
+
+
+def test_a_server_that_never_answers_times_out(tmp_path):
+    """A listening socket that accepts and sends nothing: the one deadline ends the fetch."""
+    import socket
+
+    from vistamatch.crawler.fetch import FetchSettings
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow.jpg"
+        with pytest.raises(Rejected) as info:
+            fetch_one_image(url, allow_private=True, fetch=FetchSettings(timeout_s=0.5))
+    assert info.value.reason == "timeout"

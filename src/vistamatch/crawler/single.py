@@ -80,10 +80,9 @@ async def fetch_one_image_async(
     timeout = aiohttp.ClientTimeout(total=fetch.timeout_s, sock_connect=fetch.connect_timeout_s)
     headers = {"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.5"}
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers, trust_env=False) as session:
-        try:
-            async with asyncio.timeout(fetch.timeout_s):  # the whole fetch, redirects included
-                body = await _follow(session, _checked_url(url, allow_private), allow_private, fetch)
-        except TimeoutError:
+        try:  # one deadline for the whole fetch, redirects included
+            body = await asyncio.wait_for(_follow(session, _checked_url(url, allow_private), allow_private, fetch), fetch.timeout_s)
+        except asyncio.TimeoutError:
             raise Rejected(TIMEOUT, f"no image within {fetch.timeout_s:g} s") from None
     validate_image(body, rules)
     return body
