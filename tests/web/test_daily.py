@@ -232,3 +232,26 @@ def test_a_link_to_a_private_address_is_refused_with_a_clear_error(page: Page, l
     expect(page.locator("#error-title")).to_have_text("Not allowed")
     expect(page.locator("#error-detail")).to_contain_text("private_address")
     expect(page.get_by_test_id("query-name")).to_have_text(f"{live_server}/gallery_images/x.jpg")
+
+
+def test_region_of_a_gallery_query_is_cut_from_the_full_image(page: Page, query_jpeg, web_gallery):
+    target = ranked_items(upload_and_search(page, query_jpeg))[0]
+    page.get_by_test_id("result").first.click()
+    with page.expect_response(_is_post("/api/search/similar")):
+        page.get_by_test_id("preview-similar").click()
+    preview = page.get_by_test_id("query-preview")
+    expect(preview).to_have_attribute("src", target["thumb_url"])
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=preview.element_handle())
+    r = preview.bounding_box()
+    page.mouse.move(r["x"] + 1, r["y"] + 1)  # a rounded corner of the drop zone: still starts the box
+    page.mouse.down()
+    page.mouse.move(r["x"] + r["width"] + 20, r["y"] + r["height"] + 20, steps=8)  # past the edge: clamped
+    page.mouse.up()  # (nearly) the whole picture: the crop has the full file's size, not the thumbnail's
+    expect(page.get_by_test_id("region-box")).to_be_visible()
+    page.evaluate(RECORD_UPLOADS)
+    click_search(page)
+    (sent,) = page.evaluate("window.__uploads")
+    with Image.open(web_gallery / target["filename"]) as img:
+        width, height = img.size
+    assert width > 256 and sent["width"] > 256 and abs(sent["width"] - width) <= width * 0.05
+    assert abs(sent["height"] - height) <= height * 0.05

@@ -35,7 +35,7 @@ export class ResultGrid {
     this.entries = []; // [{item, tier, card}] in rank order
     this.sections = new Map(); // tier name -> {section, grid, count}
     this.filter = { folder: "", minScore: 0 };
-    this.query = null; // {src, name, size, modified} of the query, for the preview
+    this.query = null; // {src, name, size, modified, full} of the query, for the preview
     this.modalIndex = -1;
     this.modalTrigger = null;
     this.bindModal();
@@ -251,7 +251,8 @@ export class ResultGrid {
     figure.hidden = !q || !q.src;
     if (figure.hidden) return;
     const img = $("preview-query-img");
-    if (img.getAttribute("src") !== q.src) img.setAttribute("src", q.src);
+    const src = q.full || q.src; // a gallery query: its full image, for its real dimensions
+    if (img.getAttribute("src") !== src) img.setAttribute("src", src);
     img.setAttribute("alt", `Query ${q.name || ""}`.trim());
     $("preview-query-name").textContent = q.name || "query";
     showDims(img, $("preview-query-dims"));

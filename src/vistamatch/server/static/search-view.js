@@ -151,7 +151,7 @@ export class SearchView {
     img.setAttribute("alt", name ? `Query image ${name}` : "Query image");
     $("query-name").textContent = name || "";
     $("query-name").hidden = !name;
-    this.queryInfo = { src, name, ...facts };
+    this.queryInfo = { src, name, ...facts }; // facts: size, modified, full (the full image's URL)
     this.grid.query = this.queryInfo;
     this.setRegion(null);
   }
@@ -240,21 +240,22 @@ export class SearchView {
       const r = imageBox(img);
       return [clamp((e.clientX - r.left) / r.width), clamp((e.clientY - r.top) / r.height)];
     };
-    img.addEventListener("pointerdown", (e) => {
-      if (e.button !== 0 || img.hidden) return;
+    // On the whole drop zone, so a drag may start in the bars beside the picture (clamped to it).
+    zone.addEventListener("pointerdown", (e) => {
+      if (e.button !== 0 || img.hidden || !img.getAttribute("src")) return;
       e.preventDefault();
-      img.setPointerCapture(e.pointerId);
+      zone.setPointerCapture(e.pointerId);
       start = point(e);
       dragged = false;
     });
-    img.addEventListener("pointermove", (e) => {
+    zone.addEventListener("pointermove", (e) => {
       if (!start) return;
       const [x, y] = point(e);
       const r = imageBox(img);
       dragged = dragged || Math.abs(x - start[0]) * r.width >= MIN_REGION_PX || Math.abs(y - start[1]) * r.height >= MIN_REGION_PX;
       if (dragged) this.setRegion([Math.min(start[0], x), Math.min(start[1], y), Math.max(start[0], x), Math.max(start[1], y)], false);
     });
-    img.addEventListener("pointerup", () => {
+    zone.addEventListener("pointerup", () => {
       if (start && dragged) this.setStatus("Region set: the next search uses that part of the image only.");
       start = null;
     });
@@ -289,10 +290,10 @@ export class SearchView {
     });
   }
 
-  /** The region of the query image as a PNG blob (drawn from the full image, not the preview). */
+  /** The region of the query image as a PNG blob (drawn from the full image, not its thumbnail). */
   async regionBlob() {
     const source = new Image();
-    source.src = $("query-preview").getAttribute("src");
+    source.src = this.queryInfo.full || $("query-preview").getAttribute("src");
     await source.decode();
     const [x0, y0, x1, y1] = this.region;
     const sx = Math.round(x0 * source.naturalWidth);
@@ -390,7 +391,9 @@ export class SearchView {
   searchSimilar(item) {
     this.grid.closeModal();
     this.query = { kind: "similar", path: item.filename };
-    this.setQueryPreview(item.thumb_url || item.url, item.filename);
+    this.setQueryPreview(item.thumb_url || item.url, item.filename, { full: item.url });
+    const info = this.queryInfo;
+    client.fileFacts(item.url).then((facts) => Object.assign(info, facts));
     this.runSearch();
   }
 
