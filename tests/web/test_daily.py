@@ -255,3 +255,22 @@ def test_region_of_a_gallery_query_is_cut_from_the_full_image(page: Page, query_
         width, height = img.size
     assert width > 256 and sent["width"] > 256 and abs(sent["width"] - width) <= width * 0.05
     assert abs(sent["height"] - height) <= height * 0.05
+
+
+def test_the_query_can_be_picked_before_the_config_arrives(browser, live_server, query_jpeg):
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+    held = []
+    page.route("**/api/config", lambda route: held.append(route))
+    page.goto("/")
+    page.get_by_test_id("file-input").set_input_files(query_jpeg)
+    expect(page.get_by_test_id("status")).to_have_text(f"Ready to search with {query_jpeg.name}.")
+    page.get_by_test_id("search-btn").click()  # waits for the limits, then searches
+    expect(page.get_by_test_id("status")).to_have_text("Searching…")
+    assert held
+    with page.expect_response(_is_post("/api/search")) as info:
+        held[0].continue_()
+    assert info.value.ok
+    expect(page.get_by_test_id("result").first).to_be_visible()
+    expect(page.get_by_test_id("tiers")).to_have_value("quantile")
+    context.close()

@@ -23,15 +23,13 @@ async function loadGalleryInfo() {
   }
 }
 
-async function start() {
-  let config;
-  try {
-    config = await client.getConfig();
-  } catch (err) {
+function start() {
+  // The query inputs work at once; the controls wait for the server's limits and tier names.
+  const config = client.getConfig();
+  config.catch(() => {
     $("gallery-info").textContent = "Server unreachable";
     $("status").textContent = "Could not read the server's configuration; reload the page when the server runs.";
-    return;
-  }
+  });
   let history = null;
   const search = new SearchView(config, {
     onSearched: () => {

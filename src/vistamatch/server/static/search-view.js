@@ -18,9 +18,16 @@ const RERUN_DELAY_MS = 300; // controls settle this long before the query runs a
 const MIN_REGION_PX = 8; // a smaller drag is a click, not a region
 
 export class SearchView {
-  /** config: GET /api/config; onSearched(): after each search (stats and history may have changed). */
+  /**
+   * config: a promise of GET /api/config (the query inputs work at once, the controls once it is in);
+   * onSearched(): after each search (stats and history may have changed).
+   */
   constructor(config, { onSearched }) {
-    this.config = config;
+    this.config = null;
+    this.ready = config.then((c) => {
+      this.config = c;
+      this.bindControls();
+    });
     this.onSearched = onSearched;
     this.query = null; // {kind: "upload", file} | {kind: "similar", path} | {kind: "url", url} | {kind: "history", id}
     this.queryInfo = null; // what the preview shows of the query: {src, name, size, modified}
@@ -31,8 +38,11 @@ export class SearchView {
     this.inflight = null; // AbortController of the search in flight
     this.rerunTimer = null;
     this.grid = new ResultGrid({ root: $("results"), template: $("card-template"), onSimilar: (item) => this.searchSimilar(item) });
-    this.bindControls();
     this.bindQueryInputs();
+    $("search-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.runSearch();
+    });
     this.bindRegion();
     $("load-more").addEventListener("click", () => this.loadMore());
     this.updateSearchButton();
@@ -83,10 +93,6 @@ export class SearchView {
     topk.addEventListener("input", changed);
     $("dedup").addEventListener("change", changed);
     select.addEventListener("change", changed);
-    $("search-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      this.runSearch();
-    });
   }
 
   /** Reflect the controls' values: the Top-K bubble and fill, the tier policy's one-line meaning. */
@@ -100,6 +106,7 @@ export class SearchView {
 
   /** Put the controls to a search's settings (a history replay), without re-running it. */
   setControls({ topk, dedup, tiers }) {
+    if (!this.config) return void this.ready.then(() => this.setControls({ topk, dedup, tiers }));
     if (Number.isInteger(topk)) $("topk").value = String(topk);
     if (typeof dedup === "boolean") $("dedup").checked = dedup;
     if (this.config.tier_policies.some((p) => p.name === tiers)) $("tiers").value = tiers;
@@ -164,13 +171,14 @@ export class SearchView {
     this.query = { kind: "upload", file };
     this.setQueryPreview(this.previewUrl, file.name || "pasted image", { size: file.size, modified: file.lastModified });
     this.updateSearchButton();
-    const limit = this.config.max_upload_bytes;
-    if (limit && file.size > limit) {
-      this.showError(new ApiError(413, `${file.name || "This file"} is ${fmtBytes(file.size)}; the limit is ${fmtBytes(limit)}.`));
-      return;
-    }
     this.setStatus(`Ready to search with ${file.name || "the pasted image"}.`);
     $("search-btn").focus({ preventScroll: true });
+    this.ready.then(() => {
+      const limit = this.config.max_upload_bytes;
+      if (this.query && this.query.file === file && limit && file.size > limit) {
+        this.showError(new ApiError(413, `${file.name || "This file"} is ${fmtBytes(file.size)}; the limit is ${fmtBytes(limit)}.`));
+      }
+    }, () => {});
   }
 
   bindQueryInputs() {
@@ -334,9 +342,10 @@ export class SearchView {
     this.hideError();
     this.setBusy(true);
     this.setStatus(more ? "Loading more…" : "Searching…");
-    const options = this.options(more ? this.result.offset + this.grid.size : 0);
-    if (more) options.topk = this.result.page_topk;
     try {
+      await this.ready; // the controls' limits and tier policies
+      const options = this.options(more ? this.result.offset + this.grid.size : 0);
+      if (more) options.topk = this.result.page_topk;
       let result;
       if (again) {
         const { id } = request();
@@ -384,7 +393,7 @@ export class SearchView {
   updateLoadMore(page) {
     const full = page.topk_returned > 0 && page.topk_returned >= page.page_topk;
     const more = page.offset + page.topk_returned < page.gallery_size;
-    const depth = $("dedup").checked ? this.config.offset_max_dedup : this.config.offset_max;
+    const depth = (this.config || {})[$("dedup").checked ? "offset_max_dedup" : "offset_max"] ?? 0;
     $("load-more").hidden = !(this.againId() && full && more && page.offset + page.topk_returned <= depth);
   }
 
