@@ -109,7 +109,7 @@ class HistoryStore:
             return None
         try:
             vector = np.load(self.thumbs_dir / f"{entry_id}.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # ValueError: not .npy, or pickled objects
             if not isinstance(exc, FileNotFoundError):
                 log.warning("history entry %s: unreadable query embedding (%s)", entry_id, exc)
             return None
