@@ -274,3 +274,63 @@ def test_the_query_can_be_picked_before_the_config_arrives(browser, live_server,
     expect(page.get_by_test_id("result").first).to_be_visible()
     expect(page.get_by_test_id("tiers")).to_have_value("quantile")
     context.close()
+
+
+@pytest.fixture(scope="module")
+def url_server(tmp_path_factory, web_gallery, tiny_weights, query_jpeg):
+    """A second app that may fetch loopback links, and a plain HTTP server with the query photo."""
+    import http.server
+    import threading
+
+    from vistamatch.server import create_app
+    from vistamatch.server.settings import Settings
+
+    from .conftest import _start_uvicorn, _wait_ready
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = query_jpeg.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    images = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=images.serve_forever, daemon=True).start()
+    settings = Settings.for_folder(web_gallery, tmp_path_factory.mktemp("url-data"), tiny_weights, url_allow_private=True)
+    base_url, server, thread = _start_uvicorn(create_app(settings))
+    try:
+        _wait_ready(base_url)
+        yield base_url, f"http://127.0.0.1:{images.server_address[1]}/photos/link.jpg?size=large"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        images.shutdown()
+
+
+def test_query_by_link(browser, url_server, query_jpeg):
+    base_url, link = url_server
+    context = browser.new_context(base_url=base_url)
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_test_id("url-input").fill(link)
+    with page.expect_response(_is_post("/api/search/url")) as info:
+        page.get_by_test_id("url-input").press("Enter")
+    assert info.value.ok, info.value.text()
+    body = info.value.json()
+    assert body["query_name"] == link
+    expect(page.get_by_test_id("result-name")).to_have_text(ranked_names(body))
+    expect(page.get_by_test_id("query-name")).to_have_text(link)
+    expect(page.get_by_test_id("query-preview")).to_have_attribute("src", body["query_thumb_url"])
+    # the same ranking as uploading the photo itself
+    upload = page.request.post(f"{base_url}/api/search", multipart={"image": {"name": "q.jpg", "mimeType": "image/jpeg", "buffer": query_jpeg.read_bytes()}})
+    assert ranked_names(upload.json()) == ranked_names(body)
+    # and the controls re-run it by its stored embedding, never fetching the link again
+    with page.expect_response(_is_post("/api/search/again")) as info:
+        page.get_by_test_id("tiers").select_option("absolute")
+    assert info.value.json()["history_id"] == body["history_id"]
+    context.close()

@@ -379,6 +379,10 @@ export class SearchView {
   }
 
   showResult(result) {
+    const q = this.query;
+    if (q && q.kind === "url" && result.query_thumb_url && !this.queryInfo.src) {
+      this.setQueryPreview(result.query_thumb_url, q.url); // the server fetched it: now there is a picture
+    }
     this.result = result;
     this.renderStats(result);
     this.grid.show(result);
