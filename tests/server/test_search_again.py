@@ -140,3 +140,13 @@ def test_query_by_url_refuses_loopback_unless_allowed(settings, engine, image_ho
         assert ranked(body) == ranked(upload(http, query_jpeg, topk=3).json())
         r = http.post("/api/search/url", json={"url": f"{image_host}/text"})
         assert r.status_code == 400 and "not_image" in r.json()["error"]
+
+
+def test_an_embedding_of_other_weights_is_refused(live, settings, query_jpeg, engine):
+    with live.client() as http:
+        entry_id = upload(http, query_jpeg, topk=2).json()["history_id"]
+        text = settings.history_path.read_text()
+        assert f'"query_vector_model": "{engine.fingerprint}"' in text  # recorded with the entry
+        settings.history_path.write_text(text.replace(engine.fingerprint, "weights-of-another-day"))
+        r = http.post("/api/search/again", json={"history_id": entry_id})
+        assert r.status_code == 409 and "other weights" in r.json()["error"]

@@ -51,6 +51,10 @@ class LoadedEngine:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class StaleQuery(VistaMatchError):
+    """A stored query embedding from other weights than the loaded ones (answered 409)."""
+
+
 class ServiceUnavailable(VistaMatchError):
     """The model or index could not be loaded; searches answer 503 with this message."""
 
@@ -201,11 +205,12 @@ class SearchService:
         loaded = await self.wait_loaded()
         return self._counted(await run_in_threadpool(_search_gallery_image, loaded, relative, file, options, thumb_size))
 
-    async def search_vector(self, vector, *, options: "SearchOptions") -> "SearchResult":
-        """Search with a stored query embedding (no model run, so no lock)."""
+    async def search_vector(self, vector, *, model: str | None, options: "SearchOptions") -> "SearchResult":
+        """Search with a stored query embedding made by weights `model` (a fingerprint; None: not recorded).
+        No model run, so no lock. Another model's embedding is refused: its scores would mean nothing."""
         loaded = await self.wait_loaded()
-        if len(vector) != loaded.dim:
-            raise VistaMatchError(f"the stored query embedding has {len(vector)} dimensions, the index {loaded.dim}: search with the image again")
+        if len(vector) != loaded.dim or (model is not None and loaded.fingerprint is not None and model != loaded.fingerprint):
+            raise StaleQuery("this search was made with other weights than the index now uses: search with the image again")
         result = await run_in_threadpool(loaded.engine.search_vector, vector, **_engine_options(options))
         result.timing_ms = {"preprocess": 0.0, "embed": 0.0, **result.timing_ms}
         return self._counted((result, None))[0]

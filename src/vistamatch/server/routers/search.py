@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/search", tags=["search"])
 
 QUERY_THUMB_SIZE = 160  # px, the query's picture in the history drawer
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422, 503)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 403, 404, 409, 413, 415, 422, 503)}
 TopK = Annotated[int, Query(ge=TOPK_MIN, le=TOPK_MAX, description="results wanted, 1..200")]
 Dedup = Annotated[bool, Query(description="drop same-name and near-duplicate results")]
 Tiers = Annotated[TierPolicy, Query(description="quantile (by rank, the original) or absolute (by score)")]
@@ -101,7 +101,7 @@ async def search_again(state: State, request: AgainRequest) -> dict:
     vector = await run_in_threadpool(state.history.load_vector, request.history_id) if entry else None
     if vector is None:
         raise HTTPException(404, "this search cannot run again: its history entry or stored query is gone; search with the image")
-    result = await state.service.search_vector(vector, options=request)
+    result = await state.service.search_vector(vector, model=entry.get("query_vector_model"), options=request)
     payload = _with_urls(result.to_dict())
     keep = ("query_name", "query_thumb_url", "query_vector_stored")
     return payload | {k: entry.get(k) for k in keep} | {"history_id": request.history_id}
@@ -135,6 +135,8 @@ async def _search_and_record(state: AppState, search: Awaitable[tuple[SearchResu
     payload["query_thumb_url"] = f"/api/history/{entry_id}/thumb" if has_thumb else None
     payload["query_vector_stored"] = has_vector
     entry = {k: v for k, v in payload.items() if k != "ok"} | {"id": entry_id, "ts": now_timestamp()}
+    if has_vector and state.service.loaded is not None:  # which weights made the stored embedding
+        entry["query_vector_model"] = state.service.loaded.fingerprint
     try:
         await run_in_threadpool(state.history.add, entry)
     except (OSError, Timeout, VistaMatchError, ValueError) as exc:  # the search stands without its entry
