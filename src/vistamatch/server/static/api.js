@@ -53,6 +53,8 @@ export function explain(err) {
       return ["Not an image we can read", detail || "Choose a JPEG, PNG, WebP or another common image file."];
     case 403:
       return ["Not allowed", detail];
+    case 409:
+      return ["Cannot run this search again", detail];
     case 422:
       return ["Invalid request", detail];
     case 404:
