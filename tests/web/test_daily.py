@@ -334,3 +334,16 @@ def test_query_by_link(browser, url_server, query_jpeg):
         page.get_by_test_id("tiers").select_option("absolute")
     assert info.value.json()["history_id"] == body["history_id"]
     context.close()
+
+
+def test_a_new_query_is_not_replaced_by_a_rerun_of_the_old_one(page: Page, query_jpeg):
+    upload_and_search(page, query_jpeg)
+    expect(page.get_by_test_id("load-more")).to_be_hidden()  # 11 images, Top-K 50: nothing more
+    posts = record_posts(page)
+    page.get_by_test_id("file-input").set_input_files({"name": "next.jpg", "mimeType": "image/jpeg", "buffer": query_jpeg.read_bytes()})
+    page.get_by_test_id("tiers").select_option("absolute")
+    page.wait_for_timeout(700)  # past the debounce
+    assert posts == []  # the old results are not searched again under the new query's name
+    with page.expect_response(_is_post("/api/search")) as info:
+        page.get_by_test_id("search-btn").click()
+    assert info.value.json()["query_name"] == "next.jpg" and info.value.json()["tier_policy"] == "absolute"

@@ -159,6 +159,10 @@ export class SearchView {
     $("query-name").textContent = name || "";
     $("query-name").hidden = !name;
     this.queryInfo = { src, name, ...facts }; // facts: size, modified, full (the full image's URL)
+    // The results on screen are another query's now: the controls no longer re-run them.
+    this.result = null;
+    clearTimeout(this.rerunTimer);
+    $("load-more").hidden = true;
     this.grid.query = this.queryInfo;
     this.setRegion(null);
   }
