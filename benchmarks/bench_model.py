@@ -6,7 +6,7 @@ and torch.set_num_threads() is called. Each side runs in its own process (torch'
 keep spinning after a call and would slow whatever runs next in the same process); the processes
 take turns (ours, torch, ours, torch, ...) so noise from other programs hits both alike.
 
-Ours runs once per kernel backend (vistamatch.model.backend): "numpy" always, "mkl" when the
+Ours runs once per kernel backend (vistamatch.model.kernels): "numpy" always, "mkl" when the
 optional `mkl` package is installed (pip install 'vistamatch[mkl]'). Printed per input shape and
 batch: median ms per image of each, the ratio of the medians ours / torch, the ratio of the fastest
 runs, and the max abs difference of the CLS outputs.
@@ -185,10 +185,10 @@ def main() -> int:
 
 
 def available_backends() -> list[str]:
-    from vistamatch.model.backend import select_backend
+    from vistamatch.model.kernels import select_kernels
 
     wanted = ARGS.backends.split(",")
-    installed = {"numpy", select_backend("auto").name}  # auto is mkl wherever MKL loads
+    installed = {"numpy", select_kernels("auto").name}  # auto is mkl wherever MKL loads
     found = [b for b in wanted if b in installed]
     for missing in sorted(set(wanted) - set(found)):
         print(

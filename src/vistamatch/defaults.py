@@ -10,6 +10,9 @@ from pathlib import Path
 
 DEFAULT_MODEL = "dinov2-base"
 
+# Results one search may ask for: the API's bounds, and the CLI's (`vistamatch search --topk`).
+TOPK_MIN, TOPK_MAX, TOPK_DEFAULT = 1, 200, 50
+
 
 def _env_path(var: str, default: str) -> Path:
     return Path(os.environ.get(var) or default)
@@ -52,3 +55,16 @@ def near_dup_threshold() -> float:
 def follow_outside_links() -> bool:
     """$VISTAMATCH_FOLLOW_OUTSIDE_LINKS: index and serve gallery symlinks to files outside the gallery."""
     return (os.environ.get("VISTAMATCH_FOLLOW_OUTSIDE_LINKS") or "0").lower() not in ("0", "false", "no")
+
+
+STORE_KINDS = ("auto", "exact", "ann")
+
+
+def store_kind() -> str:
+    """$VISTAMATCH_STORE: the vector store to build and search with (auto, exact or ann; default auto)."""
+    kind = (os.environ.get("VISTAMATCH_STORE") or "auto").strip().lower()
+    if kind not in STORE_KINDS:
+        from .errors import VistaMatchError
+
+        raise VistaMatchError(f"VISTAMATCH_STORE must be one of {', '.join(STORE_KINDS)}, not {kind!r}")
+    return kind

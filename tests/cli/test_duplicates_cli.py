@@ -100,3 +100,30 @@ def test_errors_and_help(setup, capsys, tmp_path):
         main(["duplicates", "--help"])
     assert exit_info.value.code == 0
     assert "vistamatch duplicates" in capsys.readouterr().out.split("example")[1]
+
+
+def test_move_to_trash_list_and_undo(setup, capsys):
+    gallery, files, idx = setup
+    before = sorted(p.relative_to(gallery).as_posix() for p in gallery.rglob("*") if p.is_file())
+    code, out, err = run(capsys, "duplicates", *files, "--threshold", "1.0", "--move-to-trash", "--dry-run")
+    assert code == 0 and out.splitlines() == ["would move  chelsea.png", "would move  copies/astronaut.jpg"]
+    assert not (gallery / ".vistamatch-trash").exists()
+    code, out, err = run(capsys, "duplicates", *files, "--threshold", "1.0", "--move-to-trash")
+    assert code == 0, err
+    assert not (gallery / "chelsea.png").exists() and not (gallery / "copies" / "astronaut.jpg").exists()
+    batch = out.split("batch ")[1].split()[0]
+    assert (gallery / ".vistamatch-trash" / batch / "files" / "copies" / "astronaut.jpg").is_file()
+    code, out, err = run(capsys, "duplicates", *files, "--threshold", "1.0", "--json")
+    assert json.loads(out)["groups"] == [] and json.loads(out)["gallery_size"] == 10  # the index learnt the moves
+    code, out, err = run(capsys, "duplicates", "trash", "list", *files)
+    assert code == 0 and batch in out and "moved" in out
+    code, out, err = run(capsys, "duplicates", "undo", *files)
+    assert code == 0 and f"batch {batch} (restored)" in out
+    after = sorted(p.relative_to(gallery).as_posix() for p in gallery.rglob("*") if p.is_file() and ".vistamatch-trash" not in p.parts)
+    assert after == before
+    code, out, err = run(capsys, "duplicates", *files, "--threshold", "1.0", "--json")
+    assert len(json.loads(out)["groups"]) == 2 and json.loads(out)["gallery_size"] == 12
+    code, out, err = run(capsys, "duplicates", "trash", "empty", batch, *files)
+    assert code == 0 and not (gallery / ".vistamatch-trash" / batch).exists()
+    code, out, err = run(capsys, "duplicates", "undo", *files)
+    assert code == 2 and "no trash batch to undo" in err

@@ -11,36 +11,22 @@ from pathlib import Path
 import pytest
 
 from vistamatch.cli import main
+from vistamatch.cli.export import MARKER
 from vistamatch.model import random_state_dict, save_weights
 
+from .helpers import run_cli as run
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def setup(photo_gallery, tiny_weights, tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli")
-    gallery = root / "gallery"
-    shutil.copytree(photo_gallery, gallery)
-    (gallery / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
-    idx = root / "idx"
-    files = ["--features", str(idx / "f.npy"), "--mapping", str(idx / "m.npy"), "--manifest", str(idx / "manifest.json")]
-    return gallery, ["--weights", str(tiny_weights), *files], files, root
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_index_then_reindex_then_info(setup, capsys):
     gallery, opts, files, _ = setup
     code, out, _ = run(capsys, "index", gallery, *opts, "--quiet", "--batch-size", "2")
     assert code == 0
-    assert "indexed 8 images" in out and "added 9" in out and "skipped 1" in out
+    assert "indexed 8 images" in out and "new 8, changed 0, unchanged 0, skipped 1 (= 9 files seen); removed 0" in out
     assert "skipped broken.jpg:" in out and "images/s" in out
     code, out, _ = run(capsys, "index", gallery, *opts, "--quiet")
-    assert code == 0 and "unchanged 9" in out and "embedded 0" in out and "already up to date" in out
+    assert code == 0 and "new 0, changed 0, unchanged 8, skipped 1 (= 9 files seen)" in out and "embedded 0" in out and "already up to date" in out
     code, out, _ = run(capsys, "info", *files)
     assert code == 0
     assert "images:     8" in out and "dimension:  32" in out and "weights:    sha256:" in out
@@ -68,7 +54,7 @@ def test_search_table_json_and_export(setup, capsys, tmp_path):
 
     export = tmp_path / "out"
     code, out, _ = run(capsys, "search", query, *opts, "--topk", "3", "--export-dir", export)
-    names = sorted(p.name for p in export.iterdir())
+    names = sorted(p.name for p in export.iterdir() if p.name != MARKER)
     assert code == 0 and len(names) == 3 and "copied 3 files" in out
     assert names[0].startswith("001_1.0000_astronaut") or names[0].startswith("001_0.9999_astronaut")
     assert [n[:4] for n in names] == ["001_", "002_", "003_"]
@@ -114,17 +100,23 @@ def test_original_root_scripts(photo_gallery, tiny_weights, tmp_path):
     assert build.returncode == 0, build.stderr
     assert (tmp_path / "gallery_features.npy").is_file() and (tmp_path / "gallery_mapping.npy").is_file()
     assert (tmp_path / "gallery_manifest.json").is_file()
-    search = subprocess.run(
-        [sys.executable, REPO / "search_top50.py", "--query", "gallery_images/sub/coffee.webp", "--topk", "4", "--export_dir", "results_top50"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def search_top50(query: str):
+        command = [sys.executable, REPO / "search_top50.py", "--query", query, "--topk", "4", "--export_dir", "results_top50"]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+
+    search = search_top50("gallery_images/sub/coffee.webp")
     assert search.returncode == 0, search.stderr
-    exported = sorted(p.name for p in (tmp_path / "results_top50").iterdir())
+    exported = sorted(p.name for p in (tmp_path / "results_top50").iterdir() if p.name != MARKER)
     assert len(exported) == 4 and exported[0].startswith("001_") and exported[0].endswith("_coffee.webp")
+    # another query into the same folder is refused in one line, the first export left as it was
+    other = search_top50("gallery_images/astronaut.jpg")
+    assert other.returncode == 2 and other.stdout == ""
+    assert other.stderr == (
+        "error: --export-dir results_top50 holds the results of another query (gallery_images/sub/coffee.webp); "
+        "give a new or empty folder\n"
+    )
+    assert sorted(p.name for p in (tmp_path / "results_top50").iterdir() if p.name != MARKER) == exported
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage {", b'{"dim": [8]}'], ids=["empty", "garbage", "wrong-type"])

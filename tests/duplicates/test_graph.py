@@ -66,14 +66,13 @@ def test_tiny_indexes():
 
 
 class BatchedStore(NumpyStore):
-    """A store with a batched top-k, standing in for an approximate index."""
+    """The exact store, counting its batched searches."""
 
     calls = 0
 
     def search_many(self, queries, k):
         BatchedStore.calls += 1
-        results = [self.search(q, k) for q in queries]
-        return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
+        return super().search_many(queries, k)
 
 
 @pytest.mark.parametrize("store_class", [NumpyStore, BatchedStore])
@@ -87,3 +86,15 @@ def test_from_search_equals_exact(planted, store_class):
     np.testing.assert_allclose(graph.nearest, exact.nearest, atol=1e-5)
     if store_class is BatchedStore:
         assert BatchedStore.calls == 5  # 300 rows in batches of 64
+
+
+def test_from_an_approximate_store_equals_exact_when_it_probes_every_list(planted):
+    ann = pytest.importorskip("vistamatch.search.ann")
+    pytest.importorskip("faiss")
+    store = ann.AnnStore.build(NumpyStore(planted, [f"{i}.jpg" for i in range(300)]), lists=8)
+    store.effort = store.max_effort
+    graph = neighbours_from_search(store, 0.9, k=8, batch=64)
+    exact = exact_neighbours(planted, 0.9)
+    np.testing.assert_array_equal(graph.first, exact.first)
+    np.testing.assert_array_equal(graph.second, exact.second)
+    np.testing.assert_allclose(graph.scores, exact.scores, atol=1e-5)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from vistamatch.model.backend import select_backend
+from vistamatch.model.kernels import select_kernels
 
-MKL_INSTALLED = select_backend("auto").name == "mkl"
+MKL_INSTALLED = select_kernels("auto").name == "mkl"
 NEEDS_MKL = pytest.mark.skipif(
     not MKL_INSTALLED,
     reason="Intel MKL is not installed (pip install 'vistamatch[mkl]')",

@@ -32,9 +32,10 @@ def test_result_has_the_original_api_shape():
 
 
 def test_dedup_still_returns_k_when_many_candidates_are_duplicates():
-    store, vectors, _ = make_store(n=100)
+    _, vectors, _ = make_store(n=100)
     # 60 copies of row 0 under other names: all near-duplicates of the best hit
-    store.add([f"copy_{i}.jpg" for i in range(60)], np.repeat(vectors[:1], 60, axis=0))
+    names = [f"img_{i:04d}.jpg" for i in range(100)] + [f"copy_{i}.jpg" for i in range(60)]
+    store = NumpyStore(np.concatenate([vectors, np.repeat(vectors[:1], 60, axis=0)]), names)
     result = search(store, vectors[0], 50, near_dup_threshold=0.9995)
     names = [h.filename for h in result.hits]
     assert len(names) == 50

@@ -32,16 +32,25 @@ def test_unnormalised_rows_are_scored_by_cosine_without_copying_the_file(tmp_pat
     np.testing.assert_allclose(np.linalg.norm(store.vectors(np.arange(50)), axis=1), 1.0, atol=1e-5)
 
 
-def test_add_and_remove():
-    store = NumpyStore.empty(3)
-    store.add(["a", "b"], np.array([[2.0, 0, 0], [0, 3.0, 0]]))
-    store.add(["c"], np.array([[0, 0, 1.0]]))
-    assert len(store) == 3 and store.dim == 3
-    rows, scores = store.search(np.array([0, 1.0, 0]), 1)
-    assert store.keys(rows).tolist() == ["b"] and scores[0] == pytest.approx(1.0)
-    assert store.remove(["b", "zzz"]) == 1
-    rows, _ = store.search(np.array([0, 1.0, 0]), 5)
-    assert sorted(store.keys(rows).tolist()) == ["a", "c"]
+def test_search_many_equals_one_search_per_query_across_chunks(monkeypatch):
+    rng = np.random.default_rng(2)
+    vectors = l2_normalize(rng.standard_normal((1000, 16)))
+    store = NumpyStore(vectors, [f"{i}.jpg" for i in range(1000)])
+    monkeypatch.setattr(NumpyStore, "CHUNK", 97)  # many blocks, merged
+    queries = rng.standard_normal((5, 16))
+    for (rows, scores), query in zip(store.search_many(queries, 20), queries):
+        one_rows, one_scores = store.search(query, 20)
+        assert rows.tolist() == one_rows.tolist()
+        np.testing.assert_allclose(scores, one_scores, atol=1e-6)
+    assert [len(r) for r, _ in store.search_many(queries[:2], 5000)] == [1000, 1000]
+
+
+def test_row_of_finds_a_key_or_none():
+    store = NumpyStore(np.eye(3, dtype=np.float32), ["a.jpg", "b.jpg", "a.jpg"])
+    assert store.row_of("b.jpg") == 1
+    assert store.row_of("a.jpg") == 0  # listed twice: the first row
+    assert store.row_of("zzz") is None
+    assert store.exact is True
 
 
 def test_shape_errors():

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from .. import __version__
 from ..errors import VistaMatchError
 
 # module name -> the sub-commands it registers
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-hosted image-to-image search with DINOv2 (NumPy).",
         epilog="Example: vistamatch serve --gallery ./gallery_images",
     )
+    parser.add_argument("--version", action="version", version=f"vistamatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)

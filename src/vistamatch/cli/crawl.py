@@ -124,7 +124,10 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(report), flush=True)
     if report.stop_reason == INTERRUPTED:
         return EXIT_INTERRUPTED
-    return 0 if report.stop_reason == TARGET_REACHED else EXIT_SHORT
+    if report.stop_reason == TARGET_REACHED:
+        return 0
+    print(f"error: target not reached: {report.total} of {report.target} images ({report.stop_reason})", file=sys.stderr)
+    return EXIT_SHORT
 
 
 def main(argv: list[str] | None = None) -> int:

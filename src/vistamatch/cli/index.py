@@ -12,17 +12,20 @@ from ..index import build_index
 from .options import (
     add_index_arguments,
     add_follow_links_argument,
+    add_store_argument,
     add_weights_argument,
     index_paths,
     load_cli_model,
     open_cli_index,
     positive_int,
+    store_kind,
 )
 
 INDEX_EXAMPLE = """\
 examples:
   vistamatch index ./gallery_images
   vistamatch index ./photos --weights vit-dinov2-base.npz --features idx/f.npy --mapping idx/m.npy --manifest idx/m.json
+  vistamatch index ./photos --store ann
 
 A second run embeds only new or changed files; an interrupted run continues where it stopped."""
 
@@ -46,13 +49,14 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: CPU count, at most 8)")
     p.add_argument("--center-crop", action="store_true", help="center-crop 224x224 instead of resizing the short side to 224")
     add_follow_links_argument(p)
+    add_store_argument(p, "to build")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_index)
 
     q = subparsers.add_parser(
         "info",
         help="describe the gallery index",
-        description="Gallery size, dimension, weights, build time and skipped files of an index.",
+        description="Gallery size, dimension, vector store and its measured recall, weights, build time and skipped files of an index.",
         epilog=INFO_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -73,6 +77,7 @@ def run_index(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
         follow_outside_links=args.follow_outside_links or defaults.follow_outside_links(),
+        store=store_kind(args),
     )
     if report.set_aside:
         print(f"warning: index manifest {report.set_aside}", file=sys.stderr)
@@ -89,6 +94,7 @@ def run_info(args: argparse.Namespace) -> int:
         f"gallery:    {index.gallery_dir or 'unknown'}",
         f"images:     {index.size}",
         f"dimension:  {index.dim}",
+        f"store:      {index.store_description}",
     ]
     if m is None:
         lines.append("weights:    unknown (index from the original project; re-index to record them)")

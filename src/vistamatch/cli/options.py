@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from .. import defaults
 from ..index import IndexPaths, open_index
 
 
@@ -14,6 +15,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
@@ -39,6 +47,21 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--features", type=Path, help="features .npy (default gallery_features.npy)")
     group.add_argument("--mapping", type=Path, help="mapping .npy (default gallery_mapping.npy)")
     group.add_argument("--manifest", type=Path, help="manifest .json (default: beside the features)")
+
+
+def add_store_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--store",
+        choices=defaults.STORE_KINDS,
+        default=None,
+        help=f"vector store {what}: auto (exact below 20,000 images, else approximate when faiss is installed), "
+        "exact (every image compared) or ann (approximate, tuned to 99 %% of the exact top-50) (default: $VISTAMATCH_STORE or auto)",
+    )
+
+
+def store_kind(args: argparse.Namespace) -> str:
+    """--store, else $VISTAMATCH_STORE, else auto."""
+    return args.store or defaults.store_kind()
 
 
 def add_follow_links_argument(parser: argparse.ArgumentParser) -> None:

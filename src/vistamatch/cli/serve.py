@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from ..errors import VistaMatchError
-from .options import add_follow_links_argument, add_index_arguments, add_weights_argument, index_paths, positive_int
+from .options import (
+    add_follow_links_argument,
+    add_index_arguments,
+    add_store_argument,
+    add_weights_argument,
+    index_paths,
+    positive_int,
+)
 
 EXAMPLE = """\
 examples:
@@ -36,6 +43,7 @@ def register(subparsers) -> None:
     p.add_argument("--history", type=Path, help="history file (default: $HISTORY_PATH or search_history.json)")
     p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing or its manifest is broken)")
     add_follow_links_argument(p)
+    add_store_argument(p, "to build and search with")
     p.add_argument("--max-upload-mb", type=float, help="largest accepted upload in MB (default 20)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin (repeatable; default: CORS off)")
     p.add_argument(
@@ -87,6 +95,7 @@ def _overrides(args: argparse.Namespace, mb: int) -> dict:
         "cors_origins": tuple(args.cors_origin) or None,
         "update_index": False if args.no_update else None,
         "follow_outside_links": args.follow_outside_links,
+        "store": args.store,
         "header_timeout_seconds": args.header_timeout,
         "body_timeout_seconds": args.body_timeout,
         "keep_alive_seconds": args.keep_alive,

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .addresses import PublicOnlyResolver, literal_address_check
 from .reasons import CONNECTION, INVALID_URL, NOT_IMAGE, REDIRECTS, TIMEOUT, TOO_BIG, Rejected, http_reason
 from .validate import content_type_is_image
 
@@ -42,6 +43,7 @@ class FetchSettings:
     max_bytes: int = 20 * 1024 * 1024
     check_content_type: bool = True  # refuse a declared non-image type before reading the body
     max_redirects: int = 5
+    public_only: bool = False  # refuse loopback, private and link-local addresses (addresses.py)
 
 
 class _TryAgain(Exception):
@@ -85,11 +87,15 @@ class Fetcher:
         s = self.settings
         self._session = aiohttp.ClientSession(
             # our semaphores gate the requests before the clock starts; the pool only keeps connections
-            connector=aiohttp.TCPConnector(limit=s.concurrency, limit_per_host=0, ttl_dns_cache=300),
+            connector=aiohttp.TCPConnector(
+                limit=s.concurrency, limit_per_host=0, ttl_dns_cache=300,
+                resolver=PublicOnlyResolver() if s.public_only else None,
+            ),
             timeout=aiohttp.ClientTimeout(total=s.timeout_s, sock_connect=s.connect_timeout_s),
             headers={"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.5"},
             cookie_jar=aiohttp.DummyCookieJar(),  # millions of hosts: keep no cookies
-            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY
+            trace_configs=[literal_address_check()] if s.public_only else None,
+            trust_env=not s.public_only,  # HTTP(S)_PROXY / NO_PROXY; not when addresses are checked (a proxy connects for us)
         )
         return self
 
@@ -132,7 +138,17 @@ class Fetcher:
                     raise _TryAgain(http_reason(status), parse_retry_after(resp.headers.get("Retry-After")))
                 if not 200 <= status < 300:
                     raise Rejected(http_reason(status))
-                return await read_image_body(resp, s)
+                content_type = resp.headers.get("Content-Type")
+                if s.check_content_type and not content_type_is_image(content_type):
+                    raise Rejected(NOT_IMAGE, f"content type {content_type}")
+                if resp.content_length is not None and resp.content_length > s.max_bytes:
+                    raise Rejected(TOO_BIG, f"declared {resp.content_length} bytes")
+                body = bytearray()
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > s.max_bytes:
+                        raise Rejected(TOO_BIG, f"over {s.max_bytes} bytes")
+                return bytes(body)
         except asyncio.TimeoutError:  # the whole try (total) or the connect took too long
             raise _TryAgain(TIMEOUT) from None
         except aiohttp.TooManyRedirects:
@@ -141,21 +157,6 @@ class Fetcher:
             raise Rejected(INVALID_URL, str(exc)) from None
         except aiohttp.ClientError as exc:  # refused, reset, DNS, TLS, body cut short
             raise _TryAgain(CONNECTION) from exc
-
-
-async def read_image_body(resp: aiohttp.ClientResponse, s: FetchSettings) -> bytes:
-    """The body of a 2xx answer: a declared non-image type is refused first, the size while streaming."""
-    content_type = resp.headers.get("Content-Type")
-    if s.check_content_type and not content_type_is_image(content_type):
-        raise Rejected(NOT_IMAGE, f"content type {content_type}")
-    if resp.content_length is not None and resp.content_length > s.max_bytes:
-        raise Rejected(TOO_BIG, f"declared {resp.content_length} bytes")
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > s.max_bytes:
-            raise Rejected(TOO_BIG, f"over {s.max_bytes} bytes")
-    return bytes(body)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -12,6 +12,7 @@ CORRUPT = "corrupt"  # an image header but the pixels do not decode (truncated, 
 TOO_SMALL = "too_small"  # below the minimum bytes or dimensions
 TOO_BIG = "too_big"  # above the maximum bytes or pixels
 DUPLICATE = "duplicate"  # same bytes as an image already in the gallery
+PRIVATE_ADDRESS = "private_address"  # loopback, private or link-local, when only public ones are allowed
 
 
 def http_reason(status: int) -> str:

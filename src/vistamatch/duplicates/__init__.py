@@ -8,9 +8,12 @@ Public API::
                      .cache, .graph_seconds, .missing, .notes, .to_dict()
     exact_neighbours(vectors, floor, *, block=4096) / neighbours_from_search(store, floor, *, k=32) -> NeighbourGraph
     keeper_groups(graph, order) -> [RowGroup];  keeper_key(path, facts, prefer) (the keeper rule)
+    Trash(gallery_dir, index_paths).move({path: keeper}, dry_run=False) / .undo(batch_id=None) / .redo(batch_id=None)
+        -> TrashResult (.batch, .done, .refused);  .batches() -> [Batch];  .empty(batch_id=None)
 
 graph.py finds the pairs, cache.py keeps them in ``gallery_features.neighbours.npz`` beside the index,
-files.py reads file facts, groups.py forms groups around keepers, finder.py puts it together.
+files.py reads file facts, groups.py forms groups around keepers, finder.py puts it together,
+trash.py moves duplicates into the gallery's trash and back (journalled, safe under kill -9).
 """
 
 from .finder import DEFAULT_THRESHOLD, DuplicateGroup, DuplicateReport, Member, find_duplicate_groups

@@ -70,9 +70,9 @@ def exact_neighbours(vectors, floor: float, *, block: int = DEFAULT_BLOCK) -> Ne
 def neighbours_from_search(store, floor: float, *, k: int = 32, batch: int = 1024) -> NeighbourGraph:
     """The graph from a store's batched top-k search: each row's ``k`` best, kept where >= ``floor``.
 
-    Uses ``store.search_many(queries, k) -> (rows (n, k), scores (n, k))`` when the store has it (an
-    approximate index), else one ``store.search`` per row. A row with more than ``k - 1`` neighbours
-    above the floor keeps only its best ``k - 1``; pairs found from either side are merged.
+    Any ``VectorStore`` works (``search_many``, one batch of queries at a time; an approximate
+    index makes this sub-quadratic). A row with more than ``k - 1`` neighbours above the floor
+    keeps only its best ``k - 1``; pairs found from either side are merged.
     """
     n = len(store)
     nearest = np.full(n, -1.0, np.float32)
@@ -80,13 +80,10 @@ def neighbours_from_search(store, floor: float, *, k: int = 32, batch: int = 102
     k = min(k, n)
     for start in range(0, n, batch):
         queries = np.arange(start, min(start + batch, n))
-        vectors = store.vectors(queries)
-        if hasattr(store, "search_many"):
-            rows, scores = store.search_many(vectors, k)
-        else:
-            pairs = [store.search(v, k) for v in vectors]
-            rows, scores = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-        rows, scores = np.asarray(rows, np.int64), np.asarray(scores, np.float32)
+        rows = np.full((len(queries), k), -1, np.int64)  # a ranking may be shorter than k: padded
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        for i, (r, s) in enumerate(store.search_many(store.vectors(queries), k)):
+            rows[i, : len(r)], scores[i, : len(s)] = r, s
         other = rows != queries[:, None]
         scores = np.where(other & (rows >= 0), scores, -np.inf)  # drop self and padding (-1) rows
         if scores.shape[1]:

@@ -2,7 +2,8 @@
 
 A build reads only new or changed files (size or mtime differ from the manifest), embeds each distinct
 content once (files are keyed by content hash, so renames and duplicates reuse an embedding), saves its
-progress in checkpoints, and commits the three files together. Rows are sorted by relative path, so
+progress in checkpoints, and commits the three files together, with the approximate store's
+structure when the index has one (``store.plan_store``). Rows are sorted by relative path, so
 the result depends only on the folder's contents: an incremental, resumed or clean build give the same
 index.
 """
@@ -21,7 +22,8 @@ from tqdm import tqdm
 
 from ..errors import VistaMatchError
 from ..imaging import PreprocessConfig
-from ..search.store import l2_normalize
+from ..search.ann import choose_kind
+from ..search.store import NumpyStore, l2_normalize
 from .checkpoint import CHECKPOINT_SECONDS, Checkpoint
 from .files import DEFAULT_LOCK_TIMEOUT, IndexFiles
 from .manifest import INDEXED, SKIPPED, FileRecord, Manifest, as_read_back
@@ -29,6 +31,7 @@ from .paths import IndexPaths
 from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead
 from .previous import PreviousIndex
 from .scan import scan_gallery
+from .store import plan_store
 
 
 class EmbeddingModel(Protocol):
@@ -42,6 +45,7 @@ class EmbeddingModel(Protocol):
 class BuildReport:
     gallery_dir: Path
     total: int = 0  # images in the index now
+    seen: int = 0  # files found in the gallery: total + skipped
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -56,17 +60,27 @@ class BuildReport:
     embed_seconds: float = 0.0  # reading, decoding and embedding
     seconds: float = 0.0
     note: str | None = None
+    store: dict | None = None  # manifest.store: the vector store kind built, its recall
 
     @property
     def images_per_second(self) -> float:
         return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
+    def counts(self) -> dict[str, int]:
+        """Each file seen counted once: new, changed or unchanged if indexed, else skipped; and removed."""
+        skipped = {f.path for f in self.skipped}
+        new = sum(path not in skipped for path in self.added)
+        changed = sum(path not in skipped for path in self.changed)
+        return {"new": new, "changed": changed, "unchanged": self.total - new - changed, "skipped": len(skipped),
+                "removed": len(self.removed)}
+
     def summary(self) -> str:
+        c = self.counts()
         lines = [
             f"indexed {self.total} images from {self.gallery_dir}",
             (
-                f"  added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
-                f"unchanged {self.unchanged}, skipped {len(self.skipped)}"
+                f"  new {c['new']}, changed {c['changed']}, unchanged {c['unchanged']}, skipped {c['skipped']}"
+                f" (= {self.seen} files seen); removed {c['removed']}"
             ),
             (
                 f"  embedded {self.embedded} ({self.images_per_second:.1f} images/s), reused {self.reused} "
@@ -76,6 +90,8 @@ class BuildReport:
         ]
         if self.note:
             lines.insert(1, f"  note: {self.note}")
+        if self.store:
+            lines.append(f"  store: {_store_line(self.store)}")
         lines += [f"  skipped {f.path}: {f.reason}" for f in self.skipped]
         return "\n".join(lines)
 
@@ -92,15 +108,18 @@ def build_index(
     checkpoint_seconds: float = CHECKPOINT_SECONDS,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
+    store: str = "auto",
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
     Checkpoints the embeddings every ``checkpoint_seconds`` (see ``checkpoint``). Waits up to
     ``lock_timeout`` seconds for another build of the same index. Raises VistaMatchError if the folder
     is missing, LockTimeout if the other build takes longer. Only regular files are read; symlinks
-    leading outside the gallery are skipped unless ``follow_outside_links``.
+    leading outside the gallery are skipped unless ``follow_outside_links``. ``store`` ("auto", "exact"
+    or "ann") is the vector store kind to build (see ``store.plan_store``).
     """
     started = time.perf_counter()
+    choose_kind(0, store)  # a bad kind, or "ann" without faiss: refused before any work
     preprocess = preprocess or PreprocessConfig()
     root = Path(gallery_dir).resolve()
     if not root.is_dir():
@@ -153,6 +172,7 @@ def build_index(
         ordered = [records[f.path] for f in files]
         indexed = [r for r in ordered if r.status == INDEXED]
         report.total = len(indexed)
+        report.seen = len(files)
         report.skipped = [r for r in ordered if r.status == SKIPPED]
         report.duplicates = len(indexed) - len({r.hash for r in indexed})
         report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
@@ -166,7 +186,8 @@ def build_index(
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             build_seconds=time.perf_counter() - started,
         )
-        report.written = _write(index_files, manifest, indexed, previous, {**resumed, **embedder.vectors})
+        report.written = _write(index_files, manifest, indexed, previous, {**resumed, **embedder.vectors}, store)
+        report.store = manifest.store
         checkpoint.remove()
     report.seconds = time.perf_counter() - started
     return report
@@ -227,14 +248,17 @@ def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, records, re
             report.reused += 1
 
 
-def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh) -> bool:
-    """Commit the new index; only the manifest when the rows did not change. Returns whether rows were written."""
+def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh, store: str) -> bool:
+    """Commit the new index; only the manifest (and store) when the rows did not change. Returns whether rows were written."""
     order = [(r.path, r.hash) for r in indexed]
     old = previous.manifest
+    before = previous.exact_store()
     if old is not None and order == previous.order:
-        if old.files != manifest.files:  # e.g. touched files: same rows, new mtimes
+        plan = plan_store(store, before, (previous.structure, before), old.store, None)
+        manifest.store = plan.store
+        if old.files != manifest.files or old.store != plan.store:  # e.g. touched files: same rows, new mtimes
             manifest.built_at, manifest.build_seconds = old.built_at, old.build_seconds
-            files.commit(manifest)
+            files.commit(manifest, structure=plan.structure)
         return False
     features = np.zeros((len(indexed), manifest.dim), np.float32)  # (N, D)
     from_previous = []  # (row here, row in the previous features)
@@ -247,6 +271,16 @@ def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], pre
         here, there = np.array(from_previous).T
         features[here] = previous.features[there]  # one gather from the memory map
     mapping = np.array([r.path for r in indexed], dtype=str) if indexed else np.zeros(0, dtype="<U1")
-    files.commit(manifest, (features, mapping))
+    hash_before = dict(previous.order)
+    changed = [path for path, h in order if hash_before.get(path, h) != h]
+    plan = plan_store(store, NumpyStore(features, mapping), (previous.structure, before), old.store if old else None, changed)
+    manifest.store = plan.store
+    files.commit(manifest, (features, mapping), plan.structure)
     return True
 
+
+def _store_line(store: dict) -> str:
+    if store["kind"] == "ann":
+        r = store["recall"]
+        return f"approximate ({store['lists']} lists, {store['effort']} probed): recall@{r['k']} {r['recall']:.4f} on {r['queries']} images"
+    return f"exact{': ' + store['note'] if store.get('note') else ''}"

@@ -1,7 +1,9 @@
 """The index files as one object: read and validate, commit all or none, recover, and the build lock.
 
 ``IndexFiles`` is the only code that touches the features (.npy), mapping (.npy), manifest (.json),
-the commit journal and the lock file.
+the approximate store's structure (.ivf, when the manifest's store is "ann"), the commit journal and
+the lock file. The structure is staged and renamed with the others, so it is all or none too; the
+manifest records its size, and its own header the features it was built from.
 
 Generations. Each commit has a generation number and, when it writes rows, a random token. The
 features and mapping files end with a trailer holding that token, after the array (``np.load``
@@ -63,10 +65,12 @@ class Snapshot:
     features: np.ndarray  # (N, D), memory-mapped or in memory
     mapping: np.ndarray  # (N,) gallery-relative paths
     manifest: ManifestSummary | None  # None for an index from the original project
+    structure: np.ndarray | None = None  # the committed .ivf bytes (uint8 memory map) when the manifest names one
+    structure_problem: str | None = None  # why there are none although the manifest names one
 
 
 class _Raced(Exception):
-    """The files read belong to different commits."""
+    """The files read belong to different commits (args: the files' identity, and whether only the structure disagreed)."""
 
 
 class IndexFiles:
@@ -100,6 +104,8 @@ class IndexFiles:
                 raise VistaMatchError(f"{exc.filename}: cannot read the index ({exc.strerror or exc})") from exc
             except _Raced as raced:
                 if raced.args[0] == seen:  # the same files twice: not a race but a mismatch that stays
+                    if raced.args[1]:  # only the structure: a damaged one, the index is searched exactly
+                        return self._read_once(mmap, structure_checked=False)
                     break
                 seen = raced.args[0]
                 time.sleep(0.002 * attempt)
@@ -109,7 +115,7 @@ class IndexFiles:
             "re-index with: vistamatch index"
         )
 
-    def _read_once(self, mmap: bool) -> Snapshot:
+    def _read_once(self, mmap: bool, structure_checked: bool = True) -> Snapshot:
         p = self.paths
         journal = self._read_journal() or {}
         with ExitStack() as stack:
@@ -123,20 +129,36 @@ class IndexFiles:
             map_file = stack.enter_context(_open_committed(p.mapping, journal))
             features, feat_token = _read_npy(feat_file, p.features, mmap=mmap)
             mapping, map_token = _read_npy(map_file, p.mapping, mmap=False)
-            identity = tuple(os.fstat(f.fileno()).st_ino for f in (man_file, feat_file, map_file) if f)
+            structure, structure_file = None, None
+            store = manifest.store if manifest else None
+            if store and store.get("kind") == "ann":
+                try:
+                    structure_file = stack.enter_context(_open_committed(p.structure, journal))
+                except FileNotFoundError:  # deleted by hand: open_index says so and scans exactly
+                    pass
+            identity = tuple(os.fstat(f.fileno()).st_ino for f in (man_file, feat_file, map_file, structure_file) if f)
             rows = manifest.rows if manifest else None
             if rows is not None:  # None: a manifest written before generations, nothing to compare
                 expected = (rows["token"], rows["token"], rows["features_size"], rows["mapping_size"])
                 sizes = (os.fstat(feat_file.fileno()).st_size, os.fstat(map_file.fileno()).st_size)
                 if (feat_token, map_token, *sizes) != expected:
-                    raise _Raced(identity)
+                    raise _Raced(identity, False)
+            structure_problem = None if structure_file or not store or store.get("kind") != "ann" else "missing"
+            if structure_file is not None:
+                size = os.fstat(structure_file.fileno()).st_size
+                if size == store.get("size"):
+                    structure = np.memmap(structure_file, dtype=np.uint8, mode="r")
+                elif structure_checked:
+                    raise _Raced(identity, True)
+                else:
+                    structure_problem = f"{size} bytes, the manifest records {store.get('size')}"
         if features.ndim != 2 or mapping.ndim != 1 or len(features) != len(mapping):
             raise VistaMatchError(
                 f"index files disagree: features {features.shape}, mapping {mapping.shape}; re-index with: vistamatch index"
             )
         if manifest is not None and (manifest.count != len(mapping) or manifest.dim != features.shape[1]):
             raise VistaMatchError(f"{p.manifest} does not describe {p.features}; re-index with: vistamatch index")
-        return Snapshot(features, mapping.astype(str, copy=False), manifest)
+        return Snapshot(features, mapping.astype(str, copy=False), manifest, structure, structure_problem)
 
     def _read_journal(self) -> dict[Path, dict] | None:
         """The pending commit's entries by target, or None. Never partial: the journal is written atomically."""
@@ -227,10 +249,14 @@ class IndexFiles:
         for leftover in self._leftovers():
             leftover.unlink(missing_ok=True)
 
-    def commit(self, manifest: Manifest, rows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """Replace the index with ``manifest`` and, when given, ``rows`` = (features (N, D), mapping (N,)).
+    def commit(
+        self, manifest: Manifest, rows: tuple[np.ndarray, np.ndarray] | None = None, structure: bytes | None = None
+    ) -> None:
+        """Replace the index with ``manifest`` and, when given, ``rows`` = (features (N, D), mapping (N,))
+        and the approximate ``structure`` (``AnnStore.to_bytes``; ``manifest.store`` describes it).
 
-        Without rows only the manifest changes (the committed features and mapping stay). All or none.
+        Without rows only the manifest changes (the committed features and mapping stay), and without a
+        structure the committed one stays (the manifest's store says whether it is used). All or none.
         """
         self._require_lock()
         self.recover()
@@ -249,6 +275,9 @@ class IndexFiles:
                 staged[target] = self._stage(target, manifest.generation, lambda f, a=array: _write_npy(f, a, token))
                 sizes[target] = staged[target].stat().st_size
             manifest.rows = {"token": token, "features_size": sizes[p.features], "mapping_size": sizes[p.mapping]}
+        if structure is not None:
+            staged[p.structure] = self._stage(p.structure, manifest.generation, lambda f: f.write(structure))
+            manifest.store = {**(manifest.store or {}), "size": staged[p.structure].stat().st_size}
         data = manifest.to_json_bytes()
         staged[p.manifest] = self._stage(p.manifest, manifest.generation, lambda f: f.write(data))
         for folder in {s.parent for s in staged.values()}:
@@ -297,7 +326,7 @@ class IndexFiles:
 
     def _leftovers(self) -> Iterator[Path]:
         """What kills before a commit point leave: staged files, and a journal's temporary file."""
-        for target in (self.paths.features, self.paths.mapping, self.paths.manifest):
+        for target in (self.paths.features, self.paths.mapping, self.paths.structure, self.paths.manifest):
             yield from target.parent.glob(f"{target.name}.gen-*.tmp")
         yield from self.paths.journal.parent.glob(f".{self.paths.journal.name}.*.tmp")
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexMismatchError, VistaMatchError
-from ..search.store import NumpyStore
+from ..search.store import NumpyStore, VectorStore
 from .files import IndexFiles
 from .manifest import ManifestSummary, as_read_back
 from .paths import IndexPaths
+from .store import describe_store, open_store
 
 
 class IndexMissingError(VistaMatchError):
@@ -23,12 +24,17 @@ class UnverifiedIndexWarning(UserWarning):
     """An index without a manifest (the original project's): searchable, but its model cannot be checked."""
 
 
+class ExactFallbackWarning(UserWarning):
+    """The approximate structure is missing, damaged or of other features: the index is searched exactly."""
+
+
 @dataclass
 class GalleryIndex:
     paths: IndexPaths
-    store: NumpyStore
+    store: VectorStore  # search.ann.AnnStore when the index has a fitting structure, else NumpyStore
     manifest: ManifestSummary | None  # None for an index from the original project
     gallery_dir: Path | None  # where the mapping's relative paths point, when known
+    store_problem: str | None = None  # why the approximate structure is not used, if it is not
 
     @property
     def size(self) -> int:
@@ -42,6 +48,12 @@ class GalleryIndex:
     def relative_paths(self) -> np.ndarray:
         """(N,) str: the mapping, row -> gallery-relative path."""
         return self.store.all_keys
+
+    @property
+    def store_description(self) -> str:
+        """The store in one line: "approximate: 99.7 % of exact top-50, measured on 1,000 of your images"."""
+        line = describe_store(self.store, self.manifest)
+        return f"{line} ({self.store_problem})" if self.store_problem else line
 
     @property
     def verified(self) -> bool:
@@ -76,13 +88,21 @@ class GalleryIndex:
 
 
 def open_index(
-    paths: IndexPaths, *, mmap: bool = True, model=None, preprocess=None, gallery_dir: str | Path | None = None
+    paths: IndexPaths,
+    *,
+    mmap: bool = True,
+    model=None,
+    preprocess=None,
+    gallery_dir: str | Path | None = None,
+    store: str = "auto",
 ) -> GalleryIndex:
     """Open the index at ``paths`` (features memory-mapped by default, so a 1M-row index opens at once).
 
     With ``model``/``preprocess`` given, checks them (see ``GalleryIndex.check``). An index without a
     manifest is opened with an ``UnverifiedIndexWarning``; its rows are normalised on the fly. Never
     writes: a commit in progress or interrupted is read as its committed generation (see ``files``).
+    ``store``: "auto" or "ann" search with the approximate structure the manifest names when it fits
+    the features (else the exact scan, with an ``ExactFallbackWarning``), "exact" always scans.
     """
     files = IndexFiles(paths)  # lock-free: reads the last committed generation, writes nothing
     try:
@@ -99,9 +119,12 @@ def open_index(
             UnverifiedIndexWarning,
             stacklevel=2,
         )
-    store = NumpyStore(features, mapping, normalized=manifest is not None and manifest.normalized)
+    exact = NumpyStore(features, mapping, normalized=manifest is not None and manifest.normalized)
+    vectors, problem = open_store(exact, snapshot, store, paths.structure)
+    if problem:
+        warnings.warn(problem, ExactFallbackWarning, stacklevel=2)
     if gallery_dir is None and manifest is not None:
         gallery_dir = manifest.gallery_dir
-    index = GalleryIndex(paths, store, manifest, Path(gallery_dir) if gallery_dir is not None else None)
+    index = GalleryIndex(paths, vectors, manifest, Path(gallery_dir) if gallery_dir is not None else None, problem)
     index.check(model, preprocess)
     return index

@@ -73,6 +73,7 @@ class ManifestSummary:
     skipped: list[SkippedFile]
     generation: int = 0  # of the commit that wrote this manifest (0: written before generations)
     rows: dict[str, Any] | None = None  # token and sizes of the features and mapping it describes
+    store: dict[str, Any] | None = None  # the vector store built: kind, lists, effort, recall, note (index/store.py)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ManifestSummary:
@@ -96,6 +97,7 @@ class Manifest:
     normalized: bool = True  # rows of the features file have unit length
     generation: int = 0  # set by the commit (files.IndexFiles.commit)
     rows: dict[str, Any] | None = None  # set by the commit: token and sizes of the features and mapping
+    store: dict[str, Any] | None = None  # set by the build (index/store.py); its "size" by the commit
 
     @property
     def indexed(self) -> list[FileRecord]:
@@ -120,6 +122,7 @@ class Manifest:
             "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
             "generation": self.generation,
             "rows": self.rows,
+            "store": self.store,
         }
 
     def to_json_bytes(self) -> bytes:
@@ -181,6 +184,7 @@ def _header_fields(d: dict[str, Any]) -> dict[str, Any]:
         normalized=_typed(d, "normalized", bool, True),
         generation=_typed(d, "generation", int, 0),
         rows=rows,
+        store=_typed(d, "store", (dict, type(None)), None),
     )
 
 

@@ -41,6 +41,11 @@ class IndexPaths:
         return self.features.with_name(self.features.stem + ".partial.lock")
 
     @property
+    def structure(self) -> Path:
+        """The approximate store's structure (search/ann.py), beside the features; committed with them."""
+        return self.features.with_name(self.features.stem + ".ivf")
+
+    @property
     def journal(self) -> Path:
         """Present only from a commit's commit point until its files are in place (see ``files``)."""
         return self.manifest.with_name(self.manifest.name + ".partial-commit")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import VistaMatchError
+from ..search.store import NumpyStore
 from .files import IndexFiles
 from .manifest import INDEXED, FileRecord, Manifest
 
@@ -20,6 +21,7 @@ class PreviousIndex:
     order: list[tuple[str, str]] = field(default_factory=list)  # (path, hash) of the rows
     note: str | None = None  # why nothing could be reused, if so
     set_aside: str | None = None  # the broken manifest that was set aside, and where it went
+    structure: np.ndarray | None = None  # the committed approximate structure's bytes, if any
 
     @classmethod
     def load(cls, files: IndexFiles, meta: dict) -> PreviousIndex:
@@ -49,7 +51,14 @@ class PreviousIndex:
             row_of_hash={f.hash: row for row, f in enumerate(indexed)},
             features=snapshot.features,
             order=[(f.path, f.hash) for f in indexed],
+            structure=snapshot.structure,
         )
+
+    def exact_store(self) -> NumpyStore | None:
+        """The committed rows as an exact store (what the committed structure was built for), if reusable."""
+        if self.features is None:
+            return None
+        return NumpyStore(self.features, np.array([path for path, _ in self.order], dtype=str), normalized=self.manifest.normalized)
 
     def unchanged(self, path: str, size: int, mtime_ns: int) -> FileRecord | None:
         """The record of a file whose size and mtime did not change (no need to read it), else None."""

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import WeightsError
-from .backend import select_backend
+from .kernels import select_kernels
 from .config import (
     OPTIONAL_KEYS,
     Dinov2Config,
@@ -22,10 +21,8 @@ from .config import (
 from .keys import to_released
 from .ops import layer_norm, normalize, silu_mul_, softmax_numerator_
 from .parallel import Runner, column_chunks, row_chunks
-from .posembed import interpolation_options, patch_position_table
+from .posembed import PositionTables, interpolation_options
 from .weights import read_weights
-
-_POS_CACHE_SIZE = 16
 
 
 @dataclass
@@ -62,6 +59,18 @@ def _linear(
     return _f32(w), _f32(b)
 
 
+def checked_weights(
+    state_dict: Mapping[str, np.ndarray], config: Dinov2Config | None = None
+) -> tuple[dict[str, np.ndarray], Dinov2Config]:
+    """Any key style -> the released names, checked against the architecture (read from the weights
+    when `config` is None), without the optional keys the forward pass does not use."""
+    weights = to_released(state_dict)
+    if config is None:
+        config = config_from_state_dict(weights, getattr(state_dict, "metadata", None))
+    check_state_dict(weights, config)
+    return {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}, config
+
+
 def fingerprint(weights: Mapping[str, np.ndarray], config: Dinov2Config) -> str:
     """sha256 of the weights as float32 (released names, sorted: independent of file format and key
     style), the head count, the LayerNorm eps, and the interpolation options when not the default."""
@@ -79,6 +88,20 @@ def fingerprint(weights: Mapping[str, np.ndarray], config: Dinov2Config) -> str:
     return tag
 
 
+def check_input(x: np.ndarray, config: Dinov2Config) -> np.ndarray:
+    """A (B, C, H, W) batch as float32, refused with a clear message when it cannot be encoded."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1] != config.num_channels:
+        raise ValueError(
+            f"expected a (B, {config.num_channels}, H, W) array, got shape {x.shape}"
+        )
+    if x.shape[2] < config.patch_size or x.shape[3] < config.patch_size:
+        raise ValueError(
+            f"image {x.shape[2]}x{x.shape[3]} is smaller than one {config.patch_size}x{config.patch_size} patch"
+        )
+    return x
+
+
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -94,18 +117,12 @@ class Dinov2:
         threads: int | None = None,
         backend: str | None = None,
     ):
-        weights = to_released(state_dict)
-        if config is None:
-            config = config_from_state_dict(
-                weights, getattr(state_dict, "metadata", None)
-            )
-        check_state_dict(weights, config)
+        weights, config = checked_weights(state_dict, config)
         self.config = config
-        weights = {k: v for k, v in weights.items() if k not in OPTIONAL_KEYS}
         self.fingerprint = fingerprint(weights, config)
         self._runner = Runner(threads)
         self._serial = Runner(1)  # for a thread that encodes images on its own
-        self._kernels = select_backend(backend)
+        self._kernels = select_kernels(backend)
         # head groups: the most threads that divide the heads evenly
         self._head_groups = max(
             g
@@ -113,12 +130,15 @@ class Dinov2:
             if config.num_attention_heads % g == 0
         )
         self._prepare(weights)
-        self._pos_cache: dict[tuple[int, int, bool], np.ndarray] = {}
-        self._pos_lock = threading.Lock()
+        self._positions = PositionTables(self._pos_patch, config)
+
+    @property
+    def threads(self) -> int:
+        return self._runner.threads
 
     @property
     def backend(self) -> str:
-        """Who runs the heavy kernels: "mkl" or "numpy" (see backend.py)."""
+        """Who runs the heavy kernels: "mkl" or "numpy" (see kernels.py)."""
         return self._kernels.name
 
     # -- weights --------------------------------------------------------------------------
@@ -231,7 +251,7 @@ class Dinov2:
         With at least one image per thread, each thread encodes its own images from start to end
         (no hand-offs between steps, every step parallel); images left over are shared step by step.
         """
-        x = self._check_input(x)
+        x = check_input(x, self.config)
         threads = self._runner.threads
         whole = len(x) - len(x) % threads if threads > 1 else 0
         pieces: list[np.ndarray] = []
@@ -255,19 +275,6 @@ class Dinov2:
             h = self._block(h, layer, runner)
         return self._block(h, self._layers[-1], runner, cls_only=cls_only)
 
-    def _check_input(self, x: np.ndarray) -> np.ndarray:
-        c = self.config
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 4 or x.shape[1] != c.num_channels:
-            raise ValueError(
-                f"expected a (B, {c.num_channels}, H, W) array, got shape {x.shape}"
-            )
-        if x.shape[2] < c.patch_size or x.shape[3] < c.patch_size:
-            raise ValueError(
-                f"image {x.shape[2]}x{x.shape[3]} is smaller than one {c.patch_size}x{c.patch_size} patch"
-            )
-        return x
-
     def _embed(self, x: np.ndarray) -> np.ndarray:
         """(B, C, H, W) -> (B, 1 + R + N, D) tokens: [CLS, registers, patches] with positions added."""
         c = self.config
@@ -285,25 +292,10 @@ class Dinov2:
         tokens = np.empty((b, 1 + r + gh * gw, c.hidden_size), np.float32)
         body = (patches @ self._w_patch).reshape(b, gh * gw, c.hidden_size)
         body += self._b_patch
-        np.add(body, self._positions(gh, gw, height, width), out=tokens[:, 1 + r :])
+        np.add(body, self._positions.get(gh, gw, height, width), out=tokens[:, 1 + r :])
         tokens[:, 0] = self._cls
         tokens[:, 1 : 1 + r] = self._registers
         return tokens
-
-    def _positions(self, gh: int, gw: int, height: int, width: int) -> np.ndarray:
-        """The patch position table for this grid, resized once per grid shape (a small cache)."""
-        key = (gh, gw, height == width)
-        with self._pos_lock:
-            table = self._pos_cache.get(key)
-        if table is None:
-            table = patch_position_table(
-                self._pos_patch, self.config, gh, gw, height, width
-            )
-            with self._pos_lock:
-                if len(self._pos_cache) >= _POS_CACHE_SIZE:
-                    self._pos_cache.pop(next(iter(self._pos_cache)))
-                self._pos_cache[key] = table
-        return table
 
     def _block(
         self, h: np.ndarray, layer: _Layer, runner: Runner, cls_only: bool = False
@@ -413,21 +405,31 @@ def load_model(
 
     interpolation: "transformers" (default) or "facebookresearch" (the original hub models'
     position-embedding resize). threads: cores to use (default: all this process may use).
-    backend: numeric kernels, "auto" (MKL when installed), "numpy" or "mkl" (backend.py).
+    backend: numeric kernels, "auto" (MKL when installed), "numpy" or "mkl" (kernels.py).
     config_overrides: Dinov2Config fields, e.g. num_attention_heads (for a file that does not say it).
     `path` may also be a transformers save_pretrained folder.
     """
+    weights, config = read_model_weights(path, interpolation, **config_overrides)
+    return Dinov2(weights, config, threads=threads, backend=backend)
+
+
+def read_model_weights(
+    path: str | os.PathLike, interpolation: str = "transformers", **config_overrides
+) -> tuple[dict[str, np.ndarray], Dinov2Config]:
+    """The checked weights (released names) and architecture of a file, as `load_model` reads
+    them; for every embedder built from a weights file."""
     raw = read_weights(path)
     try:
-        weights = to_released(raw)
         heads = config_overrides.pop("num_attention_heads", None)  # None: the file says
-        base = config_from_state_dict(weights, raw.metadata, num_attention_heads=heads)
+        base = config_from_state_dict(
+            to_released(raw), raw.metadata, num_attention_heads=heads
+        )
         options = interpolation_options(interpolation, base.num_register_tokens)
         options.update(config_overrides)
         try:
             config = base.replace(**options)
         except TypeError as exc:
             raise WeightsError(f"unknown model option: {exc}") from None
-        return Dinov2(weights, config, threads=threads, backend=backend)
+        return checked_weights(raw, config)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None

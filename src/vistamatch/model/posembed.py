@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from ..errors import WeightsError
@@ -60,3 +64,33 @@ def patch_position_table(
             f"position-embedding interpolation gave {resized.shape[1:]} for a {grid_h}x{grid_w} patch grid"
         )
     return np.ascontiguousarray(resized.reshape(d, grid_h * grid_w).T, dtype=np.float32)
+
+
+class PositionTables:
+    """Patch position tables by grid, each resized once (the last `size` grids are kept); thread-safe.
+    `convert` turns a table into what the caller computes with (e.g. a tensor on a GPU)."""
+
+    def __init__(
+        self,
+        table: np.ndarray,
+        config: Dinov2Config,
+        convert: Callable[[np.ndarray], Any] = lambda a: a,
+        size: int = 16,
+    ):
+        self._table, self._config, self._convert, self._size = table, config, convert, size
+        self._cache: dict[tuple[int, int, bool], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, grid_h: int, grid_w: int, pixels_h: int, pixels_w: int) -> Any:
+        key = (grid_h, grid_w, pixels_h == pixels_w)
+        with self._lock:
+            table = self._cache.get(key)
+        if table is None:
+            table = self._convert(
+                patch_position_table(self._table, self._config, grid_h, grid_w, pixels_h, pixels_w)
+            )
+            with self._lock:
+                if len(self._cache) >= self._size:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = table
+        return table

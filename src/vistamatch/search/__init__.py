@@ -12,7 +12,9 @@ Public API (stable names)::
         .search_similar(relative_path, *, topk=50, dedup=True) -> SearchResult   # by a gallery image
     SearchResult: .hits, .tiers, .topk_returned, .duplicates_removed, .timing_ms, .gallery_size, .to_dict()
     Tier(name, items): .size, .score_max, .score_min, .avg_score;  Hit(rank, score, filename, row)
-    VectorStore (protocol: add, remove, search, keys, vectors, len, dim), NumpyStore (exact, memory-mapped)
+    VectorStore (protocol: search, search_many, row_of, keys, vectors, exact, len, dim), NumpyStore (exact,
+    memory-mapped); search.ann: AnnStore (approximate, re-scored exactly), choose_kind, StructureMismatch;
+    search.recall: measure_recall, tune_effort, describe
     TIER_NAMES, TIER_POLICIES, tier_ends(scores, policy)
 
 ``SearchResult.to_dict()`` is the original API's shape: ok, topk_requested, topk_returned, dedup_enabled,

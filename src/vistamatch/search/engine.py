@@ -129,7 +129,7 @@ class SearchEngine:
         self, relative_path: str, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None, offset: int = 0
     ) -> SearchResult:
         """Search with a gallery image's stored embedding (no decoding, no model run)."""
-        rows = np.flatnonzero(self.index.relative_paths == relative_path)
-        if len(rows) == 0:
+        row = self.index.store.row_of(relative_path)
+        if row is None:
             raise VistaMatchError(f"not in the index: {relative_path}")
-        return self.search_vector(self.index.store.vectors(rows[:1])[0], topk=topk, dedup=dedup, tier_policy=tier_policy, offset=offset)
+        return self.search_vector(self.index.store.vectors(np.array([row]))[0], topk=topk, dedup=dedup, tier_policy=tier_policy, offset=offset)

@@ -1,43 +1,49 @@
 """Vector stores: where the gallery vectors live and how they are ranked against a query.
 
-``VectorStore`` is the small interface callers use (add, remove, search, ``len``, ``dim``), so an
-approximate index or a vector database can replace the exact ``NumpyStore`` without touching them.
-Rows are addressed by key (the gallery-relative path) and, for speed, by row number.
+``VectorStore`` is what callers use: top-k for one query or many, the row of a key, the keys and the
+exact vectors of given rows, and whether the ranking is exact. ``NumpyStore`` is the exact scan (the
+reference); ``search.ann.AnnStore`` the approximate one, which re-scores its candidates with the exact
+store's vectors, so the scores callers see are exact cosines either way. Rows are numbered as in the
+features file; keys are the gallery-relative paths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from .topk import top_k
 
+Ranking = tuple[np.ndarray, np.ndarray]  # (rows (k',) int64, scores (k',) float32), best first
+
 
 @runtime_checkable
 class VectorStore(Protocol):
     """The store interface. Scores are cosine similarities, best first."""
+
+    exact: bool  # True when every row is compared with the query
 
     @property
     def dim(self) -> int: ...
 
     def __len__(self) -> int: ...
 
-    def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        """Append rows; ``vectors`` is (n, dim), normalised by the store."""
+    def search(self, query: np.ndarray, k: int) -> Ranking:
+        """Top-k for a (dim,) query: (rows (k',), scores (k',)), k' = min(k, len), best first."""
 
-    def remove(self, keys: Iterable[str]) -> int:
-        """Drop the rows with these keys; returns how many were removed."""
+    def search_many(self, queries: np.ndarray, k: int) -> list[Ranking]:
+        """``search`` for each row of an (m, dim) array, in one pass where the store can."""
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k for a (dim,) query: (row numbers (k,), scores (k,)), best first."""
+    def row_of(self, key: str) -> int | None:
+        """The row holding ``key``, or None; O(1) after the first call."""
 
     def keys(self, rows: np.ndarray) -> np.ndarray:
         """The keys (str array) of these rows."""
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        """The L2-normalised vectors (len(rows), dim) of these rows."""
+        """The L2-normalised float32 vectors (len(rows), dim) of these rows."""
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -47,12 +53,25 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, np.float32(1e-12))
 
 
+def as_queries(queries: np.ndarray, dim: int) -> np.ndarray:
+    """(m, dim) unit float32 queries from one (dim,) query or an (m, dim) array; ValueError otherwise."""
+    queries = np.asarray(queries, np.float32)
+    if queries.ndim == 1:
+        queries = queries[None]
+    if queries.ndim != 2 or queries.shape[1] != dim:
+        raise ValueError(f"query has dimension {queries.shape[-1]}, the index {dim}")
+    return l2_normalize(queries)
+
+
 class NumpyStore:
     """Exact cosine search over a float32 matrix, usually a read-only memory map of the features file.
 
     ``normalized=False`` (an index from the original project, whose rows may not have unit length) keeps
     the file untouched and rescales the scores by precomputed inverse norms instead.
     """
+
+    exact = True
+    CHUNK = 65536  # rows scored at once by search_many: bounds the (m, CHUNK) score block
 
     def __init__(self, vectors: np.ndarray, keys: Sequence[str] | np.ndarray, *, normalized: bool = True):
         if not isinstance(vectors, np.ndarray):
@@ -67,6 +86,7 @@ class NumpyStore:
         self._vectors = vectors  # (N, D)
         self._keys = keys  # (N,)
         self._inv_norms = None if normalized else _inverse_norms(vectors)  # (N,) or None
+        self._row_of: dict[str, int] | None = None  # key -> row, built on the first row_of
 
     @classmethod
     def empty(cls, dim: int) -> NumpyStore:
@@ -79,48 +99,52 @@ class NumpyStore:
     def __len__(self) -> int:
         return int(self._vectors.shape[0])
 
-    def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        vectors = l2_normalize(np.atleast_2d(vectors))
-        if vectors.shape[1] != self.dim or len(vectors) != len(keys):
-            raise ValueError(f"expected ({len(keys)}, {self.dim}) vectors, got {vectors.shape}")
-        self._vectors = np.concatenate([self._normalized_rows(slice(None)), vectors])
-        self._keys = np.concatenate([self._keys, np.asarray(keys, dtype=str)])
-        self._inv_norms = None
-
-    def remove(self, keys: Iterable[str]) -> int:
-        drop = np.isin(self._keys, np.asarray(list(keys), dtype=str))
-        removed = int(drop.sum())
-        if removed:
-            keep = ~drop
-            self._vectors = self._normalized_rows(slice(None))[keep]
-            self._keys = self._keys[keep]
-            self._inv_norms = None
-        return removed
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        query = l2_normalize(np.asarray(query, np.float32).reshape(-1))
-        if query.shape[0] != self.dim:
-            raise ValueError(f"query has dimension {query.shape[0]}, the index {self.dim}")
+    def search(self, query: np.ndarray, k: int) -> Ranking:
+        query = as_queries(np.asarray(query).reshape(-1), self.dim)[0]
         scores = self._vectors @ query  # (N,)
         if self._inv_norms is not None:
             scores *= self._inv_norms
         return top_k(scores, k)
 
+    def search_many(self, queries: np.ndarray, k: int) -> list[Ranking]:
+        queries = as_queries(queries, self.dim)
+        best = [(np.zeros(0, np.int64), np.zeros(0, np.float32))] * len(queries)
+        for start in range(0, len(self), self.CHUNK):
+            block = np.asarray(self._vectors[start : start + self.CHUNK], np.float32)
+            scores = queries @ block.T  # (m, chunk)
+            if self._inv_norms is not None:
+                scores *= self._inv_norms[start : start + self.CHUNK]
+            best = [_merge(prev, top_k(row, k), start, k) for prev, row in zip(best, scores)]
+        return best
+
+    def row_of(self, key: str) -> int | None:
+        if self._row_of is None:
+            self._row_of = {}
+            for row, name in enumerate(self._keys.tolist()):
+                self._row_of.setdefault(name, row)  # a key listed twice: its first row, as before
+        return self._row_of.get(key)
+
     def keys(self, rows: np.ndarray) -> np.ndarray:
         return self._keys[rows]
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        return self._normalized_rows(np.asarray(rows))
+        rows = np.asarray(rows)
+        block = np.asarray(self._vectors[rows], dtype=np.float32)
+        if self._inv_norms is not None:
+            block = block * self._inv_norms[rows][:, None]
+        return block
 
     @property
     def all_keys(self) -> np.ndarray:
         return self._keys
 
-    def _normalized_rows(self, rows) -> np.ndarray:
-        block = np.asarray(self._vectors[rows], dtype=np.float32)
-        if self._inv_norms is not None:
-            block = block * self._inv_norms[rows][:, None]
-        return block
+
+def _merge(prev: Ranking, block: Ranking, offset: int, k: int) -> Ranking:
+    """The top-k of a ranking so far and a block's ranking whose rows start at ``offset``."""
+    rows = np.concatenate([prev[0], block[0] + offset])
+    scores = np.concatenate([prev[1], block[1]])
+    order = top_k(scores, k)[0]  # ties by position: earlier rows first, as in one pass
+    return rows[order], scores[order]
 
 
 def _inverse_norms(vectors: np.ndarray, chunk: int = 65536) -> np.ndarray:

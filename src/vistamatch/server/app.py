@@ -14,7 +14,7 @@ from .errors import install_error_handlers
 from .history import HistoryStore
 from .methods import MethodsMiddleware
 from .paths import GalleryPaths
-from .routers import gallery, history, pages, search, stats
+from .routers import duplicates, gallery, history, pages, search, stats
 from .routers.pages import STATIC_DIR
 from .security import RequestGuard, SecurityHeaders
 from .service import LoadedEngine, SearchService, load_engine
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None 
         )
     app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
     app.add_middleware(SecurityHeaders, same_origin_resources=not settings.cors_origins)
-    for module in (search, history, gallery, stats, pages):
+    for module in (search, history, gallery, stats, duplicates, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -10,9 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..defaults import TOPK_DEFAULT, TOPK_MAX, TOPK_MIN
 from ..search.tiers import TIER_POLICIES
 
-TOPK_MIN, TOPK_MAX, TOPK_DEFAULT = 1, 200, 50
 # A later page may start this deep; with dedup the candidates' Gram matrix grows with the square of
 # offset + topk, so dedup pages stop earlier (10 000 rows: 100 MB).
 OFFSET_MAX, OFFSET_MAX_DEDUP = 10_000_000, 10_000 - TOPK_MAX
@@ -169,6 +169,10 @@ class Stats(BaseModel):
     model_backend: str | None = Field(None, description="who runs the model's matrix products: mkl or numpy")
     index_built_at: str | None = Field(None, description="when the index was last built or updated (ISO 8601)")
     index_build_seconds: float | None = Field(None, description="how long the last build/update in this process took")
+    store: str | None = Field(None, description="vector store searched: exact or ann (approximate)")
+    store_description: str | None = Field(
+        None, description="how exact the search is, e.g. 'approximate: 99.7 % of exact top-50, measured on 1,000 of your images'"
+    )
     searches_served: int = Field(description="searches answered since this server started")
     history_size: int
     history_max_len: int
@@ -185,3 +189,92 @@ class ErrorResponse(BaseModel):
     ok: bool = False
     error: str = Field(description="one readable line for the user")
     detail: object | None = Field(None, description="FastAPI's detail (validation errors list for 422)")
+
+
+class DuplicateMember(BaseModel):
+    path: str = Field(description="gallery-relative path (plain text, never HTML)")
+    similarity: float = Field(description="cosine to the group's keeper (1.0 for the keeper)")
+    exact: bool = Field(description="the same bytes as the keeper (content hash)")
+    size: int = Field(description="bytes")
+    mtime_ns: int
+    width: int | None = None
+    height: int | None = None
+    url: str
+    thumb_url: str
+
+
+class DuplicateGroupOut(BaseModel):
+    keeper: DuplicateMember = Field(description="the file the keeper rule keeps")
+    duplicates: list[DuplicateMember] = Field(description="closest first")
+    reclaimable_bytes: int
+
+
+class Histogram(BaseModel):
+    edges: list[float]
+    counts: list[int] = Field(description="images whose nearest neighbour scores in each bin")
+
+
+class DuplicatesResponse(BaseModel):
+    ok: bool = True
+    threshold: float
+    gallery_size: int
+    group_count: int = Field(description="all groups (groups holds offset..offset+limit of them)")
+    duplicate_count: int
+    reclaimable_bytes: int = Field(description="bytes in the duplicates of all groups")
+    offset: int
+    groups: list[DuplicateGroupOut]
+    nearest_histogram: Histogram
+    cache: str = Field(description="neighbour graph: hit, missing, stale, corrupt or off")
+    graph_seconds: float
+    missing: list[str] = Field(description="indexed files no longer in the gallery, left out")
+    notes: list[str]
+
+
+class TrashGroup(BaseModel):
+    keeper: str = Field(description="the file kept; never moved")
+    move: list[str] = Field(description="duplicates of the keeper to move to the trash", max_length=10000)
+
+
+class TrashRequest(BaseModel):
+    groups: list[TrashGroup] = Field(max_length=100000)
+    dry_run: bool = False
+
+
+class Refusal(BaseModel):
+    path: str
+    reason: str
+
+
+class TrashResponse(BaseModel):
+    ok: bool = True
+    batch: str | None = Field(description="the batch id (undo names it); null when nothing moved")
+    state: str | None = Field(description="moving, moved, restoring or restored")
+    done: list[str] = Field(description="paths moved (or restored, or that would move in a dry run)")
+    refused: list[Refusal] = Field(description="left in place, with the reason")
+    dry_run: bool
+
+
+class UndoRequest(BaseModel):
+    batch: str | None = Field(None, description="the batch to undo; default the newest not restored")
+
+
+class TrashEntry(BaseModel):
+    path: str
+    keeper: str
+    size: int
+    similarity: float
+
+
+class TrashBatch(BaseModel):
+    id: str
+    created: str
+    state: str
+    count: int
+    bytes: int
+    entries: list[TrashEntry]
+
+
+class TrashBatches(BaseModel):
+    ok: bool = True
+    batches: list[TrashBatch] = Field(description="newest first")
+    warnings: list[str] = Field(description="unreadable journals set aside")

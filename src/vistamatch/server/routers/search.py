@@ -18,9 +18,8 @@ from pydantic import ValidationError
 from ...errors import VistaMatchError
 from ..history import new_entry_id, now_timestamp
 from ..paths import UnsafePath, gallery_url, thumb_url
-from ...crawler.fetch import FetchSettings
-from ...crawler.reasons import Rejected
-from ...crawler.single import PRIVATE_ADDRESS, fetch_one_image_async
+from ...crawler.reasons import PRIVATE_ADDRESS, TOO_BIG, Rejected
+from ...crawler.single import fetch_one_image_async
 from ..schemas import (
     OFFSET_MAX,
     TOPK_DEFAULT,
@@ -45,11 +44,11 @@ router = APIRouter(prefix="/api/search", tags=["search"])
 
 QUERY_THUMB_SIZE = 160  # px, the query's picture in the history drawer
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 403, 404, 409, 413, 415, 422, 503)}
-TopK = Annotated[int, Query(ge=TOPK_MIN, le=TOPK_MAX, description="results wanted, 1..200")]
+TopK = Annotated[int, Query(ge=TOPK_MIN, le=TOPK_MAX, description=f"results wanted, {TOPK_MIN}..{TOPK_MAX}")]
 Dedup = Annotated[bool, Query(description="drop same-name and near-duplicate results")]
 Tiers = Annotated[TierPolicy, Query(description="quantile (by rank, the original) or absolute (by score)")]
 Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX, description="skip this many ranks: the next page")]
-URL_FETCH_TIMEOUT_S = 15.0
+URL_FETCH_TIMEOUT_S = 10.0  # per try (one retry for what can succeed later)
 
 
 @router.post("", response_model=SearchResponse, responses=ERRORS)
@@ -80,11 +79,12 @@ async def search_upload(
 @router.post("/url", response_model=SearchResponse, responses=ERRORS)
 async def search_url(state: State, request: UrlRequest) -> dict:
     """Search with an image the server fetches from `url` (public addresses only, unless configured)."""
-    fetch = FetchSettings(timeout_s=URL_FETCH_TIMEOUT_S, max_bytes=state.settings.max_upload_bytes)
     try:
-        data = await fetch_one_image_async(request.url, allow_private=state.settings.url_allow_private, fetch=fetch)
+        data = await fetch_one_image_async(
+            request.url, allow_private=state.settings.url_allow_private, timeout_s=URL_FETCH_TIMEOUT_S, max_bytes=state.settings.max_upload_bytes
+        )
     except Rejected as exc:
-        status = 403 if exc.reason == PRIVATE_ADDRESS else 413 if exc.reason == "too_big" else 400
+        status = 403 if exc.reason == PRIVATE_ADDRESS else 413 if exc.reason == TOO_BIG else 400
         raise HTTPException(status, f"could not use {request.url[:200]}: {exc}") from None
     name = _upload_name(request.url.split("?", 1)[0].split("#", 1)[0])
     search = state.service.search(data, name=name, options=request, thumb_size=QUERY_THUMB_SIZE)

@@ -27,6 +27,8 @@ async def stats(state: State) -> dict:
             "model_backend": loaded.model_backend,
             "index_built_at": loaded.built_at,
             "index_build_seconds": loaded.build_seconds,
+            "store": loaded.store,
+            "store_description": loaded.store_description,
         }
     return {
         "ready": service.ready,

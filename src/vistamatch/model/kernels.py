@@ -150,7 +150,7 @@ def _mkl() -> MklKernels:
     return _MKL
 
 
-def select_backend(backend: str | None = None) -> NumpyKernels:
+def select_kernels(backend: str | None = None) -> NumpyKernels:
     """ "mkl", "numpy", or "auto" (MKL when installed, else NumPy); None reads VISTAMATCH_BACKEND."""
     backend = (backend or os.environ.get(ENV_VAR) or "auto").lower()
     if backend not in BACKENDS:

@@ -1,4 +1,4 @@
-"""Kernel backends: MKL's kernels agree with NumPy's, and the choice of backend behaves."""
+"""Kernels: MKL's kernels agree with NumPy's, and the choice of backend behaves."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from vistamatch.model import backend as backend_module
-from vistamatch.model.backend import MklKernels, NumpyKernels, select_backend
+from vistamatch.model import kernels as kernels_module
+from vistamatch.model.kernels import MklKernels, NumpyKernels, select_kernels
 
 from .backends import BACKENDS, NEEDS_MKL
 
@@ -21,7 +21,7 @@ def _rng():
 @pytest.mark.parametrize("name", BACKENDS)
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_gemm_on_column_blocks(name, accumulate):
-    kernels = select_backend(name)
+    kernels = select_kernels(name)
     assert kernels.name == name
     rng = _rng()
     a = rng.standard_normal((37, 96)).astype(np.float32)
@@ -42,7 +42,7 @@ def test_affine_adds_the_bias_once(name):
     w = rng.standard_normal((40, 64)).astype(np.float32)
     bias = rng.standard_normal(64).astype(np.float32)
     out = np.full((9, 64), 7.0, np.float32)  # whatever was there is overwritten
-    select_backend(name).affine(a, w[:, 16:48], bias[16:48], out[:, 16:48])
+    select_kernels(name).affine(a, w[:, 16:48], bias[16:48], out[:, 16:48])
     expected = a.astype(np.float64) @ w[:, 16:48].astype(np.float64) + bias[16:48]
     np.testing.assert_allclose(out[:, 16:48], expected, rtol=1e-5, atol=1e-4)
     assert np.all(out[:, :16] == 7.0) and np.all(out[:, 48:] == 7.0)
@@ -56,10 +56,10 @@ def test_gelu_is_exact_erf_gelu(name):
         x.astype(np.float64)
     )
     got = x.copy()
-    select_backend(name).gelu_(got)
+    select_kernels(name).gelu_(got)
     np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6)
     strided = x.copy()
-    select_backend(name).gelu_(strided[:, ::2])  # not contiguous: NumPy's path
+    select_kernels(name).gelu_(strided[:, ::2])  # not contiguous: NumPy's path
     np.testing.assert_allclose(strided[:, ::2], ref[:, ::2], rtol=0, atol=2e-6)
     np.testing.assert_array_equal(strided[:, 1::2], x[:, 1::2])
 
@@ -68,10 +68,10 @@ def test_gelu_is_exact_erf_gelu(name):
 def test_exp_matches_numpy_and_leaves_no_subnormals(name):
     x = (_rng().standard_normal((8, 257)) * 10 - 5).astype(np.float32)
     got = x.copy()
-    select_backend(name).exp_(got)
+    select_kernels(name).exp_(got)
     np.testing.assert_allclose(got, np.exp(x.astype(np.float64)), rtol=2e-6)
     far = np.linspace(-200, -80, 1000, dtype=np.float32)
-    select_backend(name).exp_(far)
+    select_kernels(name).exp_(far)
     tiny = np.finfo(np.float32).tiny
     assert not np.any((far > 0) & (far < tiny)), "subnormal results"
     assert np.all(far <= np.exp(-80.0) * (1 + 1e-6))
@@ -79,7 +79,7 @@ def test_exp_matches_numpy_and_leaves_no_subnormals(name):
 
 @NEEDS_MKL
 def test_mkl_gemm_refuses_what_it_cannot_address():
-    kernels = select_backend("mkl")
+    kernels = select_kernels("mkl")
     a = np.ones((4, 8), np.float32)
     with pytest.raises(ValueError, match="shapes"):
         kernels.gemm(a, np.ones((7, 3), np.float32), np.empty((4, 3), np.float32))
@@ -93,17 +93,17 @@ def test_mkl_gemm_refuses_what_it_cannot_address():
 
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="choose one of auto, numpy, mkl"):
-        select_backend("cuda")
+        select_kernels("cuda")
 
 
 def test_environment_variable_picks_the_backend(monkeypatch):
     monkeypatch.setenv("VISTAMATCH_BACKEND", "numpy")
-    assert isinstance(select_backend(), NumpyKernels)
-    assert not isinstance(select_backend(), MklKernels)
+    assert isinstance(select_kernels(), NumpyKernels)
+    assert not isinstance(select_kernels(), MklKernels)
     monkeypatch.setenv("VISTAMATCH_BACKEND", "cuda")  # read even where MKL is not installed
     with pytest.raises(ValueError, match="unknown backend 'cuda'"):
-        select_backend()
-    assert select_backend("numpy").name == "numpy"  # an explicit choice wins over the variable
+        select_kernels()
+    assert select_kernels("numpy").name == "numpy"  # an explicit choice wins over the variable
 
 
 def test_without_mkl_auto_falls_back_and_mkl_says_what_to_install(monkeypatch):
@@ -113,9 +113,9 @@ def test_without_mkl_auto_falls_back_and_mkl_says_what_to_install(monkeypatch):
     def no_package(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(backend_module, "_MKL", None)
-    monkeypatch.setattr(backend_module.ctypes, "CDLL", not_found)
-    monkeypatch.setattr(backend_module.importlib.metadata, "files", no_package)
-    assert select_backend("auto").name == "numpy"
+    monkeypatch.setattr(kernels_module, "_MKL", None)
+    monkeypatch.setattr(kernels_module.ctypes, "CDLL", not_found)
+    monkeypatch.setattr(kernels_module.importlib.metadata, "files", no_package)
+    assert select_kernels("auto").name == "numpy"
     with pytest.raises(OSError, match=r"pip install 'vistamatch\[mkl\]'"):
-        select_backend("mkl")
+        select_kernels("mkl")

@@ -1,0 +1,25 @@
+"""Embedders: preprocessed images -> unit-length vectors, by our NumPy model or by PyTorch (CUDA or
+CPU), from the same weights file; `load_embedder` picks one, `feed` keeps it busy."""
+
+from .agreement import Agreement, EmbedderMismatchError, check_agreement, measure_agreement
+from .base import Embedder
+from .feed import FeedStats, decoded_batches, embedded_batches
+from .load import KINDS, load_embedder
+from .numpy_embedder import NumpyEmbedder
+from .torch_embedder import TorchEmbedder, TorchUnavailableError
+
+__all__ = [
+    "KINDS",
+    "Agreement",
+    "Embedder",
+    "EmbedderMismatchError",
+    "FeedStats",
+    "NumpyEmbedder",
+    "TorchEmbedder",
+    "TorchUnavailableError",
+    "check_agreement",
+    "decoded_batches",
+    "embedded_batches",
+    "load_embedder",
+    "measure_agreement",
+]

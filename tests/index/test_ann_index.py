@@ -1,0 +1,242 @@
+"""The approximate store inside the index: built and committed with the rows, updated in place,
+all or none under kill -9, opened when it fits and replaced by the exact scan (with a warning) when not,
+and its measured recall shown by `vistamatch info` and /api/stats."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("faiss", reason="the approximate store needs faiss (the test extra installs faiss-cpu)")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from vistamatch.cli import main  # noqa: E402
+from vistamatch.index import ExactFallbackWarning, IndexPaths, build_index, open_index  # noqa: E402
+from vistamatch.index import store as index_store  # noqa: E402
+from vistamatch.search.ann import AnnStore  # noqa: E402
+
+from .helpers import PixelStatsModel  # noqa: E402
+
+COLOURS = [(220, 30, 30), (30, 200, 40), (40, 50, 230), (230, 220, 40)]  # one cluster of images each
+
+
+def write_clusters(folder: Path, count: int, *, start: int = 0, shade: int = 0) -> list[Path]:
+    """``count`` 16x16 PNGs, image i near colour i % 4 (so the 8-d stand-in vectors form 4 clusters)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i in range(start, start + count):
+        rng = np.random.default_rng(i + 1000 * shade)
+        base = np.array(COLOURS[i % len(COLOURS)], np.float32) + rng.normal(0, 12, 3)
+        pixels = np.clip(base + rng.normal(0, 6 + i % 9, (16, 16, 3)), 0, 255).astype(np.uint8)
+        path = folder / f"img_{i:04d}.png"
+        Image.fromarray(pixels).save(path)
+        written.append(path)
+    return written
+
+
+@pytest.fixture(autouse=True)
+def small_recall_k(monkeypatch):
+    """Tune for recall@5: top-50 of a 160-image gallery is a third of it, no test of an index."""
+    monkeypatch.setattr(index_store, "RECALL_K", 5)
+
+
+@pytest.fixture
+def clustered(tmp_path) -> Path:
+    root = tmp_path / "gallery"
+    write_clusters(root, 160)
+    return root
+
+
+def build(gallery, paths, **kw):
+    return build_index(gallery, PixelStatsModel(), paths, progress=False, batch_size=16, store="ann", **kw)
+
+
+def open_strict(paths, **kw):
+    """open_index with its fallback warning as an error: the structure must be used."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExactFallbackWarning)
+        return open_index(paths, **kw)
+
+
+def assert_equals_exact_probing_every_list(index) -> None:
+    store = index.store
+    assert isinstance(store, AnnStore)
+    store.effort = store.max_effort
+    queries = store.vectors(np.arange(0, len(store), 7))
+    for got, want in zip(store.search_many(queries, 10), store.base.search_many(queries, 10)):
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+
+
+def test_store_ann_builds_commits_and_opens_the_structure(clustered, tmp_path):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    report = build(clustered, paths)
+    manifest = json.loads(paths.manifest.read_text())
+    store = manifest["store"]
+    assert store["kind"] == "ann" and store["requested"] == "ann" and store["lists"] == 4
+    assert store["size"] == paths.structure.stat().st_size
+    assert store["recall"]["recall"] >= 0.99 and store["recall"]["k"] == 5 and store["recall"]["queries"] == 160
+    assert 1 <= store["effort"] <= 2 and "approximate (4 lists" in report.summary()
+    index = open_strict(paths)
+    assert index.store.effort == store["effort"]
+    assert index.store_description == "approximate: 100.0 % of exact top-5, measured on 160 of your images"
+    assert_equals_exact_probing_every_list(index)
+    assert open_strict(paths, store="exact").store.exact  # --store exact ignores the structure
+
+
+def test_auto_below_the_threshold_and_tiny_galleries_are_exact(clustered, tmp_path):
+    paths = IndexPaths.in_dir(tmp_path / "auto")
+    build_index(clustered, PixelStatsModel(), paths, progress=False)  # 160 images: far below 20k
+    assert json.loads(paths.manifest.read_text())["store"] == {"requested": "auto", "kind": "exact"}
+    assert not paths.structure.exists() and open_strict(paths).store.exact
+    with pytest.warns(ExactFallbackWarning, match="no approximate structure"):
+        assert open_index(paths, store="ann").store.exact
+    small = IndexPaths.in_dir(tmp_path / "small")
+    build(write_clusters(tmp_path / "few", 12)[0].parent, small)
+    assert "too few" in json.loads(small.manifest.read_text())["store"]["note"]
+    assert open_strict(small).store_description.startswith("exact (12 images: too few")
+
+
+def test_incremental_builds_update_the_structure_in_place_then_retrain(clustered, tmp_path):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    first = json.loads(paths.manifest.read_text())["store"]
+    for path in sorted(clustered.iterdir())[:20]:
+        path.unlink()
+    write_clusters(clustered, 30, start=500)  # new
+    write_clusters(clustered, 5, start=40, shade=1)  # img_0040..44: same names, other pixels
+    report = build(clustered, paths)
+    assert (len(report.added), len(report.removed), len(report.changed)) == (30, 20, 5)
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["kind"] == "ann" and store["trained_count"] == first["trained_count"] == 160  # not retrained
+    assert store["note"] is None and store["recall"]["queries"] == 170
+    index = open_strict(paths)
+    assert index.store.info.removed_since_training == 25  # 20 removed + 5 replaced
+    assert_equals_exact_probing_every_list(index)
+    write_clusters(clustered, 200, start=1000)  # the gallery doubles: retrained
+    build(clustered, paths)
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["trained_count"] == 370 and store["note"].startswith("retrained")
+    assert_equals_exact_probing_every_list(open_strict(paths))
+
+
+def test_an_unchanged_gallery_keeps_its_structure_and_a_new_request_rebuilds(clustered, tmp_path):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    before = paths.structure.stat().st_ino, paths.manifest.read_bytes()
+    assert not build(clustered, paths).written
+    assert (paths.structure.stat().st_ino, paths.manifest.read_bytes()) == before  # nothing redone
+    build_index(clustered, PixelStatsModel(), paths, progress=False, store="exact")
+    assert json.loads(paths.manifest.read_text())["store"]["kind"] == "exact" and open_strict(paths).store.exact
+    build(clustered, paths)  # same rows, ann again: a structure-only commit
+    assert json.loads(paths.manifest.read_text())["store"]["kind"] == "ann"
+    assert not open_strict(paths).store.exact
+
+
+def test_target_not_met_falls_back_to_exact_and_says_so(clustered, tmp_path, monkeypatch):
+    monkeypatch.setattr(index_store, "RECALL_TARGET", 1.01)  # never met
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    report = build(clustered, paths)
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["kind"] == "exact" and store["recall"]["met"] is False
+    assert "exact: the approximate index reached only" in report.summary()
+    assert open_strict(paths).store_description == store["note"]
+    assert "target 101.0 %" in store["note"] and "so every image is compared" in store["note"]
+
+
+# Builds the next generation (the gallery grew) and kills itself right after the commit step argv[3].
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[4])
+    from index.helpers import PixelStatsModel
+    from vistamatch.index import IndexPaths, build_index, files, store
+
+    store.RECALL_K = 5
+    def step(self, name):
+        if name == sys.argv[3]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    files.IndexFiles._step = step
+    build_index(sys.argv[1], PixelStatsModel(), IndexPaths.in_dir(sys.argv[2]), progress=False, store="ann")
+    """
+)
+KILL_STEPS = [
+    "staged gallery_features.ivf.gen-2.tmp",
+    "journal written",
+    "renamed gallery_features.ivf",
+    "renamed gallery_manifest.json",
+    "journal removed",
+]
+
+
+@pytest.mark.parametrize("step", KILL_STEPS)
+def test_kill_9_during_a_commit_leaves_the_old_or_the_new_structure_with_its_rows(clustered, tmp_path, step):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    write_clusters(clustered, 8, start=900)
+    tests_dir = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(clustered), str(paths.features.parent), step, str(tests_dir)], timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    index = open_strict(paths)  # no fallback: the structure read is the one of the rows read
+    assert index.size in (160, 168) and index.store.info.features
+    assert_equals_exact_probing_every_list(index)
+    build(clustered, paths)  # recovers, then is up to date or finishes the update
+    assert open_strict(paths).size == 168 and not any(".gen-" in p.name for p in paths.features.parent.iterdir())
+
+
+def test_a_mismatched_or_damaged_structure_is_searched_exactly_with_a_warning(clustered, tmp_path, capsys):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    data = bytearray(paths.structure.read_bytes())
+    at = data.index(b'"features": "') + len(b'"features": "')
+    data[at : at + 8] = b"00000000"  # same size, another fingerprint: built from other features
+    paths.structure.write_bytes(bytes(data))
+    with pytest.warns(ExactFallbackWarning, match=r"gallery_features\.ivf was built from other features"):
+        index = open_index(paths)
+    assert index.store.exact and "built from other features" in index.store_description
+    paths.structure.write_bytes(bytes(data[:-100]))  # truncated
+    with pytest.warns(ExactFallbackWarning, match=r"gallery_features\.ivf: \d+ bytes, the manifest records \d+: exact scan"):
+        assert open_index(paths).store.exact
+    paths.structure.unlink()
+    files = ["--features", paths.features, "--mapping", paths.mapping, "--manifest", paths.manifest]
+    assert main(["info", *map(str, files)]) == 0
+    out, err = capsys.readouterr()
+    assert "gallery_features.ivf: missing: exact scan" in err and "store:      exact: every one of 160 images" in out
+    build(clustered, paths)  # the next build makes it again
+    assert not open_strict(paths).store.exact
+
+
+def test_info_and_stats_show_the_store_and_its_measured_recall(clustered, tmp_path, capsys, monkeypatch, tiny_weights):
+    from vistamatch import model as model_module
+    from vistamatch.server import Settings, create_app, load_engine
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    stand_in = PixelStatsModel()
+    stand_in.backend = "numpy"
+    monkeypatch.setattr(model_module, "load_model", lambda *a, **kw: stand_in)
+    monkeypatch.setenv("VISTAMATCH_STORE", "ann")
+    assert Settings.from_env().store == "ann"
+    settings = Settings.for_folder(clustered, paths.features.parent, tiny_weights, history_path=tmp_path / "h.json", store="ann")
+    loaded = load_engine(settings)  # builds with store=ann, then opens
+    line = "approximate: 100.0 % of exact top-5, measured on 160 of your images"
+    with TestClient(create_app(settings, engine=loaded), base_url="http://localhost") as client:
+        stats = client.get("/api/stats").json()
+    assert stats["store"] == "ann" and stats["store_description"] == line
+    files = ["--features", paths.features, "--mapping", paths.mapping, "--manifest", paths.manifest]
+    assert main(["info", *map(str, files)]) == 0
+    assert f"store:      {line}" in capsys.readouterr().out
+    monkeypatch.setenv("VISTAMATCH_STORE", "fast")
+    with pytest.raises(Exception, match="VISTAMATCH_STORE must be one of auto, exact, ann"):
+        Settings.from_env()
