@@ -57,6 +57,21 @@ def follow_outside_links() -> bool:
     return (os.environ.get("VISTAMATCH_FOLLOW_OUTSIDE_LINKS") or "0").lower() not in ("0", "false", "no")
 
 
+def embedder_kind() -> str:
+    """$VISTAMATCH_EMBEDDER: auto (torch on a GPU, else numpy), numpy or torch."""
+    return os.environ.get("VISTAMATCH_EMBEDDER") or "auto"
+
+
+def device() -> str:
+    """$VISTAMATCH_DEVICE: cpu (the default: the NumPy embedder), cuda, cuda:N or auto."""
+    return os.environ.get("VISTAMATCH_DEVICE") or "cpu"
+
+
+def dtype() -> str:
+    """$VISTAMATCH_DTYPE: float32, or bfloat16 / float16 (the torch embedder)."""
+    return os.environ.get("VISTAMATCH_DTYPE") or "float32"
+
+
 STORE_KINDS = ("auto", "exact", "ann")
 
 

@@ -5,7 +5,6 @@ and its measured recall shown by `vistamatch info` and /api/stats."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

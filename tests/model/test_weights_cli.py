@@ -320,4 +320,4 @@ def test_every_command_that_loads_weights_takes_num_heads(tmp_path, photo_galler
     with pytest.raises(WeightsError, match="--num-heads"):
         load_engine(served)
     engine = load_engine(dataclasses.replace(served, num_attention_heads=heads))
-    assert engine.engine.model.config.num_attention_heads == 2
+    assert engine.engine.embedder.config.num_attention_heads == 2

@@ -48,7 +48,7 @@ def test_other_weights_or_preprocessing_are_refused(engine, tiny_config, tmp_pat
     with pytest.raises(IndexMismatchError, match="re-index"):
         SearchEngine(load_model(other), engine.index)
     with pytest.raises(IndexMismatchError, match="other preprocessing"):
-        SearchEngine(engine.model, engine.index, PreprocessConfig(mode="center_crop"))
+        SearchEngine(engine.embedder, engine.index, PreprocessConfig(mode="center_crop"))
 
 
 def test_the_index_preprocessing_is_used_by_default(photo_gallery, tiny_weights, tmp_path):

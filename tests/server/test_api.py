@@ -102,7 +102,7 @@ def test_stats(client, query_jpeg, engine, settings):
     assert before["ready"] is True and before["load_error"] is None
     assert before["gallery_size"] == engine.gallery_size and before["dim"] == engine.dim == 32
     assert before["weights"] == engine.weights and before["weights_fingerprint"]
-    assert before["model_backend"] == engine.engine.model.backend == select_kernels().name
+    assert before["model_backend"] == engine.engine.embedder.model.backend == select_kernels().name
     assert before["index_built_at"] and before["max_upload_bytes"] == settings.max_upload_bytes
     upload(client, query_jpeg, topk=1)
     after = client.get("/api/stats").json()

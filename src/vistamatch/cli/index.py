@@ -8,14 +8,15 @@ from pathlib import Path
 
 from .. import defaults
 from ..imaging import PreprocessConfig
-from ..index import build_index
+from ..wiring import ENGINES, update_index
 from .options import (
-    add_index_arguments,
+    add_embedder_arguments,
     add_follow_links_argument,
+    add_index_arguments,
     add_store_argument,
     add_weights_argument,
+    cli_embedder_spec,
     index_paths,
-    load_cli_model,
     open_cli_index,
     positive_int,
     store_kind,
@@ -25,6 +26,8 @@ INDEX_EXAMPLE = """\
 examples:
   vistamatch index ./gallery_images
   vistamatch index ./photos --weights vit-dinov2-base.npz --features idx/f.npy --mapping idx/m.npy --manifest idx/m.json
+  vistamatch index ./photos --device cuda --dtype bfloat16
+  vistamatch index /shared/photos --engine ray --ray-address ray://head:10001 --device auto
   vistamatch index ./photos --store ann
 
 A second run embeds only new or changed files; an interrupted run continues where it stopped."""
@@ -44,10 +47,17 @@ def register(subparsers) -> None:
     )
     p.add_argument("gallery", nargs="?", type=Path, metavar="GALLERY_DIR", help="image folder (default: $GALLERY_DIR or gallery_images)")
     add_weights_argument(p)
+    add_embedder_arguments(p)
     add_index_arguments(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per model call (default 8)")
     p.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: CPU count, at most 8)")
-    p.add_argument("--center-crop", action="store_true", help="center-crop 224x224 instead of resizing the short side to 224")
+    crop = p.add_mutually_exclusive_group()
+    crop.add_argument("--center-crop", dest="mode", action="store_const", const="center_crop", help="center-crop 224x224")
+    crop.add_argument("--resize", dest="mode", action="store_const", const="resize", help="resize the short side to 224 (default for a new index; an index keeps its own unless told)")
+    cluster = p.add_argument_group("build engine (default: this process)")
+    cluster.add_argument("--engine", choices=ENGINES, default="local", help="local, or ray: embed on a Ray cluster (the ray extra)")
+    cluster.add_argument("--ray-address", metavar="ADDR", help="the cluster to join (default: $RAY_ADDRESS, else a local Ray instance)")
+    cluster.add_argument("--shard-files", type=positive_int, default=None, metavar="N", help="files per Ray shard (default 1000)")
     add_follow_links_argument(p)
     add_store_argument(p, "to build")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -66,18 +76,21 @@ def register(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     gallery = args.gallery or defaults.gallery_dir()
-    model = load_cli_model(args)
-    preprocess = PreprocessConfig(mode="center_crop") if args.center_crop else PreprocessConfig()
-    report = build_index(
+    options = {"shard_files": args.shard_files} if args.engine == "ray" and args.shard_files else {}
+    if args.engine == "local":
+        options["workers"] = args.workers
+    report = update_index(
         gallery,
-        model,
+        cli_embedder_spec(args),
         index_paths(args),
-        preprocess,
+        preprocess=PreprocessConfig(mode=args.mode) if args.mode else None,
+        engine=args.engine,
+        ray_address=args.ray_address,
         batch_size=args.batch_size,
-        workers=args.workers,
         progress=not args.quiet,
         follow_outside_links=args.follow_outside_links or defaults.follow_outside_links(),
         store=store_kind(args),
+        **options,
     )
     if report.set_aside:
         print(f"warning: index manifest {report.set_aside}", file=sys.stderr)

@@ -81,11 +81,30 @@ def index_paths(args: argparse.Namespace) -> IndexPaths:
     return IndexPaths(features, args.mapping or default.mapping, manifest)
 
 
-def load_cli_model(args: argparse.Namespace):
-    from ..model import load_model, resolve_weights
+def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
+    from .. import defaults
+    from ..embed import KINDS
+    from ..embed.torch_embedder import DEVICES, DTYPES
 
-    weights = resolve_weights(args.weights) if args.weights else resolve_weights()
-    return load_model(weights, num_attention_heads=args.num_heads)
+    group = parser.add_argument_group("embedder (the NumPy model on the CPU unless told otherwise)")
+    group.add_argument(
+        "--embedder", choices=KINDS, default=defaults.embedder_kind(),
+        help="numpy, torch (the torch extra), or auto: torch on a GPU, else numpy (default: $VISTAMATCH_EMBEDDER or auto)",
+    )  # fmt: skip
+    group.add_argument(
+        "--device", default=defaults.device(), metavar="|".join(DEVICES),
+        help="where the model runs: cpu, cuda (or cuda:N), auto (default: $VISTAMATCH_DEVICE or cpu)",
+    )  # fmt: skip
+    group.add_argument(
+        "--dtype", choices=DTYPES, default=defaults.dtype(),
+        help="float32, or bfloat16/float16 with the torch embedder (default: $VISTAMATCH_DTYPE or float32)",
+    )  # fmt: skip
+
+
+def cli_embedder_spec(args: argparse.Namespace):
+    from ..wiring import embedder_spec
+
+    return embedder_spec(args.weights, kind=args.embedder, device=args.device, dtype=args.dtype, num_attention_heads=args.num_heads)
 
 
 def open_cli_index(args: argparse.Namespace, **options):

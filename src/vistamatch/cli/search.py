@@ -15,7 +15,8 @@ from .options import (
     add_index_arguments,
     add_store_argument,
     add_weights_argument,
-    load_cli_model,
+    add_embedder_arguments,
+    cli_embedder_spec,
     open_cli_index,
     positive_float,
     positive_int,
@@ -70,6 +71,7 @@ def register(subparsers) -> None:
         help="larger bodies are refused while streaming (default 20 MiB)",
     )
     add_weights_argument(p)
+    add_embedder_arguments(p)
     add_index_arguments(p)
     add_store_argument(p, "to search with")
     p.set_defaults(func=run_search)
@@ -80,9 +82,9 @@ def run_search(args: argparse.Namespace) -> int:
     query = read_query(
         query_text, allow_private=args.allow_private_urls, timeout_s=args.url_timeout, max_bytes=args.url_max_bytes
     )
-    model = load_cli_model(args)
+    embedder = cli_embedder_spec(args).load()
     index = open_cli_index(args, gallery_dir=args.gallery, store=store_kind(args))
-    engine = SearchEngine(model, index, tier_policy=args.tiers)
+    engine = SearchEngine(embedder, index, tier_policy=args.tiers)
     result = engine.search_image(query.data, topk=args.topk, dedup=args.dedup, name=query.name)
     exported = None
     if args.export_dir:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import VistaMatchError
 from .options import (
+    add_embedder_arguments,
     add_follow_links_argument,
     add_index_arguments,
     add_store_argument,
@@ -39,6 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     add_weights_argument(p)
+    add_embedder_arguments(p)
     add_index_arguments(p)
     p.add_argument("--history", type=Path, help="history file (default: $HISTORY_PATH or search_history.json)")
     p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing or its manifest is broken)")
@@ -87,6 +89,9 @@ def _overrides(args: argparse.Namespace, mb: int) -> dict:
         "gallery_dir": args.gallery,
         "weights": args.weights,
         "num_attention_heads": args.num_heads,
+        "embedder": args.embedder,
+        "device": args.device,
+        "dtype": args.dtype,
         "features_path": paths.features,
         "mapping_path": paths.mapping,
         "manifest_path": paths.manifest,

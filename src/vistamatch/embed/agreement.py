@@ -36,9 +36,14 @@ def measure_agreement(a: Embedder, b: Embedder, batch: np.ndarray) -> Agreement:
     """Both embedders on the same (B, 3, H, W) batch; their rows compared one to one."""
     if a.dim != b.dim:
         raise EmbedderMismatchError(f"{a.name} gives {a.dim}-d vectors, {b.name} {b.dim}-d")
-    va, vb = a.embed(batch).astype(np.float64), b.embed(batch).astype(np.float64)
+    return compare_vectors(a.embed(batch), b.embed(batch))
+
+
+def compare_vectors(va: np.ndarray, vb: np.ndarray) -> Agreement:
+    """Two (B, D) sets of unit rows compared one to one."""
+    va, vb = va.astype(np.float64), vb.astype(np.float64)
     cosines = np.sum(va * vb, axis=1)  # rows are unit length
-    return Agreement(len(batch), float(cosines.min()), float(cosines.mean()), float(np.abs(va - vb).max()))
+    return Agreement(len(va), float(cosines.min()), float(cosines.mean()), float(np.abs(va - vb).max()))
 
 
 def check_agreement(

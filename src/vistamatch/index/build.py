@@ -15,15 +15,19 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from tqdm import tqdm
 
+from ..embed.base import Embedder
+from ..embed.load import as_embedder, embedder_key
 from ..errors import VistaMatchError
 from ..imaging import PreprocessConfig
 from ..search.ann import choose_kind
-from ..search.store import NumpyStore, l2_normalize
+from ..search.store import NumpyStore
+from .agreement import check_embedder
 from .checkpoint import CHECKPOINT_SECONDS, Checkpoint
 from .files import DEFAULT_LOCK_TIMEOUT, IndexFiles
 from .manifest import INDEXED, SKIPPED, FileRecord, Manifest, as_read_back
@@ -32,13 +36,6 @@ from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead
 from .previous import PreviousIndex
 from .scan import scan_gallery
 from .store import plan_store
-
-
-class EmbeddingModel(Protocol):
-    fingerprint: str
-    config: Any  # .hidden_size: D, the embedding width
-
-    def __call__(self, pixels: np.ndarray) -> np.ndarray: ...  # (B, 3, H, W) -> (B, D)
 
 
 @dataclass
@@ -98,7 +95,7 @@ class BuildReport:
 
 def build_index(
     gallery_dir: str | os.PathLike,
-    model: EmbeddingModel,
+    embedder: Embedder,
     paths: IndexPaths,
     preprocess: PreprocessConfig | None = None,
     *,
@@ -112,31 +109,74 @@ def build_index(
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
-    Checkpoints the embeddings every ``checkpoint_seconds`` (see ``checkpoint``). Waits up to
-    ``lock_timeout`` seconds for another build of the same index. Raises VistaMatchError if the folder
-    is missing, LockTimeout if the other build takes longer. Only regular files are read; symlinks
-    leading outside the gallery are skipped unless ``follow_outside_links``. ``store`` ("auto", "exact"
-    or "ann") is the vector store kind to build (see ``store.plan_store``).
+    ``embedder``: an Embedder (embed/; a bare model is wrapped in a NumpyEmbedder). Checkpoints the
+    embeddings every ``checkpoint_seconds`` (see ``checkpoint``). Waits up to ``lock_timeout``
+    seconds for another build of the same index. Raises VistaMatchError if the folder is missing,
+    LockTimeout if the other build takes longer, EmbedderMismatchError if another embedder wrote
+    the index and this one disagrees with its rows. Only regular files are read; symlinks leading
+    outside the gallery are skipped unless ``follow_outside_links``. ``store`` ("auto", "exact" or
+    "ann") is the vector store kind to build (see ``store.plan_store``).
     """
+    with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store) as plan:
+        workers = workers or min(8, os.cpu_count() or 2)
+        checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, plan.meta)
+        t0 = time.perf_counter()
+        batches = FileEmbedder(plan.embedder, batch_size, checkpoint, checkpoint_seconds)
+        claims = Claims([*plan.previous.row_of_hash, *resumed])
+        with tqdm(total=len(plan.to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
+            try:
+                decoded = batches.run(plan.to_read, plan.preprocess, claims, workers, bar.update)
+            except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
+                checkpoint.flush()
+                raise
+        plan.report.embed_seconds = time.perf_counter() - t0
+        plan.report.embedded = len(batches.vectors)
+        finish_build(plan, decoded, batches.failed, resumed, batches.vectors)
+        checkpoint.remove()
+    return plan.report
+
+
+@dataclass
+class BuildPlan:
+    """A build under the lock: what the previous index gives, and the files to read (``to_read``)."""
+
+    root: Path
+    embedder: Embedder
+    preprocess: PreprocessConfig
+    index_files: IndexFiles
+    meta: dict  # fingerprint, preprocessing, dimension: what the rows depend on
+    previous: PreviousIndex
+    files: list  # every scanned GalleryFile, in row order
+    records: dict[str, FileRecord]  # by path: the files not read again (unchanged, or unreadable)
+    to_read: list  # GalleryFiles new or changed
+    report: BuildReport
+    started: float
+    store: str  # the vector store kind to build: auto, exact or ann
+
+
+@contextmanager
+def planned_build(gallery_dir, embedder, paths: IndexPaths, preprocess, lock_timeout, follow_outside_links, store="auto") -> Iterator[BuildPlan]:
+    """Lock the index, recover an interrupted commit, load the previous index, check the embedder
+    against it and scan the gallery: the start every build engine shares (local, Ray)."""
     started = time.perf_counter()
     choose_kind(0, store)  # a bad kind, or "ann" without faiss: refused before any work
+    embedder = as_embedder(embedder)
     preprocess = preprocess or PreprocessConfig()
     root = Path(gallery_dir).resolve()
     if not root.is_dir():
         raise VistaMatchError(f"gallery folder not found: {gallery_dir}")
-    workers = workers or min(8, os.cpu_count() or 2)
     index_files = IndexFiles(paths, lock_timeout=lock_timeout)
     with index_files.locked():
         index_files.recover()
         meta = {
-            "model_fingerprint": model.fingerprint,
+            "model_fingerprint": embedder.fingerprint,
             "preprocess": as_read_back(preprocess.to_dict()),
-            "dim": int(model.config.hidden_size),
+            "dim": int(embedder.dim),
         }
         report = BuildReport(gallery_dir=root)
         previous = PreviousIndex.load(index_files, meta)
         report.note, report.set_aside = previous.note, previous.set_aside
-        checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, meta)
+        check_embedder(previous, embedder, root, preprocess)
 
         files = scan_gallery(root, follow_outside_links=follow_outside_links)
         records: dict[str, FileRecord] = {}
@@ -150,60 +190,65 @@ def build_index(
             else:
                 records[f.path] = rec
         report.unchanged = sum(1 for path in records if path in previous.records)
-
-        t0 = time.perf_counter()
-        embedder = _Embedder(model, checkpoint, batch_size, checkpoint_seconds)
-        claims = Claims([*previous.row_of_hash, *resumed])
-        decoded: list[Decoded] = []
-        with tqdm(total=len(to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
-            try:
-                for d in decode_ahead(to_read, preprocess, claims, workers=workers, prefetch=max(2 * batch_size, 4 * workers)):
-                    decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
-                    bar.update(embedder.add(d))
-                bar.update(embedder.finish())
-            except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
-                embedder.checkpoint.flush()
-                raise
-        report.embed_seconds = time.perf_counter() - t0
-        report.embedded = len(embedder.vectors)
-
-        _classify(decoded, previous, embedder, records, report)
-        report.removed = sorted(set(previous.records) - set(records))
-        ordered = [records[f.path] for f in files]
-        indexed = [r for r in ordered if r.status == INDEXED]
-        report.total = len(indexed)
-        report.seen = len(files)
-        report.skipped = [r for r in ordered if r.status == SKIPPED]
-        report.duplicates = len(indexed) - len({r.hash for r in indexed})
-        report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
-
-        manifest = Manifest(
-            model_fingerprint=meta["model_fingerprint"],
-            preprocess=meta["preprocess"],
-            dim=meta["dim"],
-            files=ordered,
-            gallery_dir=str(root),
-            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            build_seconds=time.perf_counter() - started,
-        )
-        report.written = _write(index_files, manifest, indexed, previous, {**resumed, **embedder.vectors}, store)
-        report.store = manifest.store
-        checkpoint.remove()
+        yield BuildPlan(root, embedder, preprocess, index_files, meta, previous, files, records, to_read, report, started, store)
     report.seconds = time.perf_counter() - started
-    return report
 
 
-class _Embedder:
-    """Batches decoded images by shape, runs the model, and checkpoints the embeddings every ``seconds``."""
+def finish_build(plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str], resumed: dict, fresh: dict) -> None:
+    """Records for the files read, the report's counts, and the commit (under the plan's lock).
 
-    def __init__(self, model, checkpoint: Checkpoint, batch_size: int, seconds: float):
-        self.model = model
+    decoded: one per file of ``plan.to_read`` (pixels dropped); failed: content hash -> why it
+    could not be embedded; resumed / fresh: content hash -> (D,) vector, from an interrupted
+    build's saved work / embedded in this one."""
+    report, previous, records = plan.report, plan.previous, plan.records
+    _classify(decoded, previous, failed, records, report)
+    report.removed = sorted(set(previous.records) - set(records))
+    ordered = [records[f.path] for f in plan.files]
+    indexed = [r for r in ordered if r.status == INDEXED]
+    report.total = len(indexed)
+    report.seen = len(plan.files)
+    report.skipped = [r for r in ordered if r.status == SKIPPED]
+    report.duplicates = len(indexed) - len({r.hash for r in indexed})
+    report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
+
+    manifest = Manifest(
+        model_fingerprint=plan.meta["model_fingerprint"],
+        preprocess=plan.meta["preprocess"],
+        dim=plan.meta["dim"],
+        files=ordered,
+        gallery_dir=str(plan.root),
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        build_seconds=time.perf_counter() - plan.started,
+        embedder=embedder_key(plan.embedder),
+    )
+    report.written = _write(plan.index_files, manifest, indexed, previous, {**resumed, **fresh}, plan.store)
+    report.store = manifest.store
+
+
+class FileEmbedder:
+    """Reads, decodes and embeds files: batches decoded images by shape, runs the embedder, and
+    checkpoints the embeddings every ``seconds`` (no checkpoint: kept in ``vectors`` only)."""
+
+    def __init__(self, embedder: Embedder, batch_size: int, checkpoint: Checkpoint | None = None, seconds: float = CHECKPOINT_SECONDS):
+        self.embedder = embedder
         self.checkpoint = checkpoint
+        self.batch_size = batch_size
         self.batcher = ShapeBatcher(batch_size, max_held=8 * batch_size)
         self.seconds = seconds
         self.last_flush = time.monotonic()
         self.vectors: dict[str, np.ndarray] = {}  # content hash -> (D,) unit vector
         self.failed: dict[str, str] = {}  # content hash -> reason
+
+    def run(self, files, preprocess: PreprocessConfig, claims: Claims, workers: int, done=lambda n: None) -> list[Decoded]:
+        """Every file read (hashed, decoded in ``workers`` threads) and embedded; one Decoded each
+        (pixels dropped). ``done(n)``: n more files finished (a progress bar)."""
+        decoded: list[Decoded] = []
+        prefetch = max(2 * self.batch_size, 4 * workers)
+        for d in decode_ahead(files, preprocess, claims, workers=workers, prefetch=prefetch):
+            decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
+            done(self.add(d))
+        done(self.finish())
+        return decoded
 
     def add(self, d: Decoded) -> int:
         """Take one decoded file; returns how many files are finished (for the progress bar)."""
@@ -215,27 +260,29 @@ class _Embedder:
 
     def finish(self) -> int:
         done = sum(self._embed(*batch) for batch in self.batcher.drain())
-        self.checkpoint.flush()
+        if self.checkpoint is not None:
+            self.checkpoint.flush()
         return done
 
     def _embed(self, digests: list[str], pixels: np.ndarray) -> int:
-        vectors = l2_normalize(self.model(pixels))  # (B, 3, H, W) -> (B, D)
+        vectors = self.embedder.embed(pixels)  # (B, 3, H, W) -> (B, D) unit rows
         self.vectors.update(zip(digests, vectors))
-        self.checkpoint.add(digests, vectors)
-        if time.monotonic() - self.last_flush >= self.seconds:
-            self.checkpoint.flush()
-            self.last_flush = time.monotonic()
+        if self.checkpoint is not None:
+            self.checkpoint.add(digests, vectors)
+            if time.monotonic() - self.last_flush >= self.seconds:
+                self.checkpoint.flush()
+                self.last_flush = time.monotonic()
         return len(digests)
 
 
-def _classify(decoded, previous: PreviousIndex, embedder: _Embedder, records, report: BuildReport) -> None:
+def _classify(decoded, previous: PreviousIndex, failed: dict[str, str], records, report: BuildReport) -> None:
     """Records for the files read in this build, and the added/changed/unchanged/reused counts."""
     for d in decoded:
         f = d.file
         if d.digest is None:
             rec = FileRecord(f.path, d.size, f.mtime_ns, None, SKIPPED, d.error)
-        elif d.digest in embedder.failed:
-            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, embedder.failed[d.digest])
+        elif d.digest in failed:
+            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, failed[d.digest])
         else:  # embedded now, before, or in an interrupted build
             rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)
         records[f.path] = rec

@@ -73,6 +73,7 @@ class ManifestSummary:
     skipped: list[SkippedFile]
     generation: int = 0  # of the commit that wrote this manifest (0: written before generations)
     rows: dict[str, Any] | None = None  # token and sizes of the features and mapping it describes
+    embedder: dict[str, str] | None = None  # name and dtype of the embedder (None: before embedders, numpy)
     store: dict[str, Any] | None = None  # the vector store built: kind, lists, effort, recall, note (index/store.py)
 
     @classmethod
@@ -97,6 +98,7 @@ class Manifest:
     normalized: bool = True  # rows of the features file have unit length
     generation: int = 0  # set by the commit (files.IndexFiles.commit)
     rows: dict[str, Any] | None = None  # set by the commit: token and sizes of the features and mapping
+    embedder: dict[str, str] | None = None  # embed.embedder_key of the embedder that computed the rows
     store: dict[str, Any] | None = None  # set by the build (index/store.py); its "size" by the commit
 
     @property
@@ -113,6 +115,7 @@ class Manifest:
             "model_fingerprint": self.model_fingerprint,
             "preprocess": self.preprocess,
             "dim": self.dim,
+            "embedder": self.embedder,
             "count": len(self.indexed),
             "normalized": self.normalized,
             "hash_algorithm": HASH_ALGORITHM,
@@ -184,6 +187,7 @@ def _header_fields(d: dict[str, Any]) -> dict[str, Any]:
         normalized=_typed(d, "normalized", bool, True),
         generation=_typed(d, "generation", int, 0),
         rows=rows,
+        embedder=_typed(d, "embedder", (dict, type(None)), None),
         store=_typed(d, "store", (dict, type(None)), None),
     )
 

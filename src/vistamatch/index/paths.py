@@ -36,6 +36,11 @@ class IndexPaths:
         return self.features.with_name(self.features.stem + ".partial")
 
     @property
+    def shards_dir(self) -> Path:
+        """A Ray build's finished shards (index/shards.py), beside the features, until the commit."""
+        return self.features.with_name(self.features.stem + ".shards")
+
+    @property
     def lock(self) -> Path:
         """Held while a build runs (it names its holder), so two builds never write the same index."""
         return self.features.with_name(self.features.stem + ".partial.lock")

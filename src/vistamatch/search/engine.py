@@ -1,4 +1,4 @@
-"""``SearchEngine``: preprocessing + model + index, the one object the CLI and the server search with."""
+"""``SearchEngine``: preprocessing + embedder + index, the one object the CLI and the server search with."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class PreparedQuery:
 
 
 class SearchEngine:
-    """Searches ``index`` with images embedded by ``model``.
+    """Searches ``index`` with images embedded by ``embedder`` (embed/; a bare model is wrapped in a
+    NumpyEmbedder).
 
     ``preprocess`` defaults to the settings the index was built with; an index built with other weights
     or preprocessing raises IndexMismatchError here, before any search. The search itself only reads
@@ -44,7 +45,7 @@ class SearchEngine:
 
     def __init__(
         self,
-        model,
+        embedder,
         index: GalleryIndex,
         preprocess: PreprocessConfig | None = None,
         *,
@@ -55,8 +56,10 @@ class SearchEngine:
     ):
         if preprocess is None:
             preprocess = PreprocessConfig(**index.preprocess) if index.preprocess else PreprocessConfig()
-        index.check(model, preprocess)
-        self.model = model
+        from ..embed.load import as_embedder  # embed/ imports index/, which imports search/
+
+        self.embedder = as_embedder(embedder)
+        index.check(self.embedder, preprocess)
         self.index = index
         self.preprocess = preprocess
         self.near_dup_threshold = near_dup_threshold
@@ -96,7 +99,7 @@ class SearchEngine:
     ) -> SearchResult:
         """Embed a prepared query and search with it (the model run: serialise this if the model is shared)."""
         t0 = time.perf_counter()
-        vector = l2_normalize(self.model(query.pixels))[0]  # (D,)
+        vector = self.embedder.embed(query.pixels)[0]  # (D,) unit length
         embed_ms = (time.perf_counter() - t0) * 1e3
         result = self.search_vector(vector, topk=topk, dedup=dedup, tier_policy=tier_policy, offset=offset)
         total = query.preprocess_ms + (time.perf_counter() - t0) * 1e3

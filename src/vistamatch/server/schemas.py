@@ -166,7 +166,7 @@ class Stats(BaseModel):
     dim: int | None = Field(None, description="embedding dimension")
     weights: str | None = Field(None, description="weights file in use")
     weights_fingerprint: str | None = None
-    model_backend: str | None = Field(None, description="who runs the model's matrix products: mkl or numpy")
+    model_backend: str | None = Field(None, description="who runs the model: mkl or numpy (the NumPy embedder's kernels), or torch")
     index_built_at: str | None = Field(None, description="when the index was last built or updated (ISO 8601)")
     index_build_seconds: float | None = Field(None, description="how long the last build/update in this process took")
     store: str | None = Field(None, description="vector store searched: exact or ann (approximate)")

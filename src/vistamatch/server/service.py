@@ -78,25 +78,30 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     one that waits past ``index_lock_timeout`` serves the last committed index instead, or, when
     there is none yet, waits again (logging who holds the lock each time).
     """
-    from ..index import IndexPaths, open_index
-    from ..model import load_model, resolve_weights
-    from ..search import SearchEngine
+    from ..index import IndexPaths
+    from ..wiring import embedder_spec, open_engine
 
-    weights = resolve_weights(settings.weights)  # None: $WEIGHTS_PATH or the default file
-    model = load_model(weights, num_attention_heads=settings.num_attention_heads)
+    spec = embedder_spec(  # weights=None: $WEIGHTS_PATH or the default file
+        settings.weights, kind=settings.embedder, device=settings.device, dtype=settings.dtype,
+        num_attention_heads=settings.num_attention_heads,
+    )  # fmt: skip
+    embedder = spec.load()
     paths = IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
     build_seconds = None
     if settings.update_index or not _usable(paths):
         start = time.perf_counter()
-        _build(settings, model, paths, progress)
+        _build(settings, spec, embedder, paths, progress)
         build_seconds = time.perf_counter() - start
-    index = open_index(paths, gallery_dir=settings.gallery_dir, store=settings.store)
-    engine = SearchEngine(model, index, near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes)
+    engine = open_engine(
+        embedder, paths, gallery_dir=settings.gallery_dir, store=settings.store,
+        near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes,
+    )  # fmt: skip
+    index = engine.index
     return LoadedEngine(
         engine=engine,
-        weights=str(weights),
-        fingerprint=model.fingerprint,
-        model_backend=model.backend,
+        weights=spec.weights,
+        fingerprint=embedder.fingerprint,
+        model_backend=embedder.model.backend if embedder.name == "numpy" else embedder.name,
         dim=index.dim,
         gallery_size=index.size,
         built_at=index.manifest.built_at if index.manifest else None,
@@ -120,24 +125,17 @@ def _usable(paths) -> bool:
     return True
 
 
-def _build(settings: Settings, model, paths, progress: bool) -> None:
-    from ..imaging import PreprocessConfig
-    from ..index import build_index
+def _build(settings: Settings, spec, embedder, paths, progress: bool) -> None:
     from ..index.files import LockTimeout
-    from ..index.manifest import BrokenManifestError, read_summary
+    from ..wiring import update_index
 
-    # Keep the preprocessing the index was built with, so an update embeds only what changed.
-    try:
-        built_with = read_summary(paths.manifest).preprocess if paths.manifest.is_file() else None  # header only
-    except BrokenManifestError:  # set aside by the build, which says so
-        built_with = None
     while True:
         try:
-            report = build_index(
+            report = update_index(  # keeps the preprocessing the index was built with
                 settings.gallery_dir,
-                model,
+                spec,
                 paths,
-                PreprocessConfig(**built_with) if built_with else None,
+                embedder=embedder,
                 progress=progress,
                 lock_timeout=settings.index_lock_timeout,
                 follow_outside_links=settings.follow_outside_links,

@@ -24,6 +24,9 @@ class Settings:
     manifest_path: Path
     history_path: Path
     num_attention_heads: int | None = None  # for weights that do not say their head count
+    embedder: str = "auto"  # embed.load_embedder's kind: auto, numpy, torch ($VISTAMATCH_EMBEDDER)
+    device: str = "cpu"  # cpu (the NumPy embedder), cuda, cuda:N, auto ($VISTAMATCH_DEVICE)
+    dtype: str = "float32"  # or bfloat16 / float16 with torch ($VISTAMATCH_DTYPE)
     history_max_len: int = 200
     near_dup_threshold: float = 0.9995
     thumbs_dir: Path = DEFAULT_THUMBS_DIR
@@ -49,6 +52,9 @@ class Settings:
         values = dict(
             gallery_dir=defaults.gallery_dir(),
             weights=os.environ.get("WEIGHTS_PATH") or None,
+            embedder=defaults.embedder_kind(),
+            device=defaults.device(),
+            dtype=defaults.dtype(),
             features_path=defaults.features_path(),
             mapping_path=defaults.mapping_path(),
             manifest_path=defaults.manifest_path(),

@@ -1,0 +1,178 @@
+"""``build_index_ray``: the embedding of a build fanned out over a Ray cluster (the ``ray`` extra).
+
+The driver plans as a local build does (index/build.py's ``planned_build``: under the index's
+lock, what is new or changed), cuts the files to read into shards (shards.py) and hands the
+shards not yet done to Ray Data: ``map_batches`` over an actor pool, each actor holding one
+Embedder (loaded from the EmbedderSpec it is sent; one GPU per actor where the cluster has GPUs,
+else a group of CPU cores) and reading, hashing, decoding and embedding one shard at a time with
+the local build's FileEmbedder, then writing the shard's file atomically. The driver then reads
+every shard, and the local build's ``finish_build`` commits through IndexFiles, reusing the
+previous index's rows: the same rows, mapping and manifest as a local build.
+
+Resumable: a shard's file is its done marker, so after a kill of the driver or the cluster a rerun
+embeds only the shards without one; an actor lost mid-shard is restarted and its task retried by
+Ray Data. Gallery files are read by the actors at the driver's absolute paths, and shards are
+written beside the index: on a real cluster both must be on storage every node mounts at the same
+path. Ray is imported only here, when such a build runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..embed import EmbedderSpec
+from ..errors import VistaMatchError
+from ..imaging import PreprocessConfig
+from .build import BuildReport, FileEmbedder, finish_build, planned_build
+from .files import DEFAULT_LOCK_TIMEOUT
+from .paths import IndexPaths
+from .pipeline import Claims
+from .shards import DEFAULT_SHARD_FILES, Shard, ShardStore, cut_shards
+
+INSTALL_HINT = "pip install 'vistamatch[ray]'"
+CPUS_PER_ACTOR = 4  # without GPUs: one actor per group of this many cores (fewer on a smaller cluster)
+
+
+class RayUnavailableError(VistaMatchError):
+    """Ray is not installed, or the cluster cannot be reached."""
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailableError(f"--engine ray needs Ray ({exc}): {INSTALL_HINT}") from None
+    return ray
+
+
+def build_index_ray(
+    gallery_dir: str | os.PathLike,
+    spec: EmbedderSpec,
+    paths: IndexPaths,
+    preprocess: PreprocessConfig | None = None,
+    *,
+    address: str | None = None,
+    embedder=None,
+    shard_files: int = DEFAULT_SHARD_FILES,
+    actors: int | None = None,
+    cpus_per_actor: int | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    follow_outside_links: bool = False,
+    store: str = "auto",
+) -> BuildReport:
+    """``build_index``'s result, embedded by Ray actors. Joins the running Ray instance, else
+    ``address`` (or $RAY_ADDRESS), else starts a local one (shut down at the end).
+
+    spec: the actors' embedder (kind "auto": torch where the cluster has GPUs and the device is
+    not cpu, else numpy). embedder: the driver's, for the fingerprint and the agreement check
+    (default: the spec's, on the driver's CPU). actors: how many (default: one per GPU, else one
+    per ``cpus_per_actor`` cores)."""
+    ray = import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError) as exc:
+            raise RayUnavailableError(f"cannot start or join Ray at {address or 'a local instance'}: {exc}") from exc
+    try:
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+        spec = _actor_spec(spec, gpus)
+        if embedder is None:
+            embedder = spec.load(device="cpu") if spec.kind == "torch" else spec.load()
+        if spec.kind == "torch" and spec.device != "cpu":
+            actors, per_actor, gpus_per_actor = actors or gpus, max(1, cpus // max(1, gpus)), 1
+        else:
+            per_actor = min(cpus_per_actor or CPUS_PER_ACTOR, cpus)
+            actors, gpus_per_actor = actors or max(1, cpus // per_actor), 0
+        with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store) as plan:
+            shard_store = ShardStore(paths.shards_dir, {**plan.meta, "embedder": spec.kind, "dtype": spec.dtype}).open()
+            shards = cut_shards(plan.to_read, shard_files)
+            pending = [s for s in shards if not shard_store.done(s.key)]
+            t0 = time.perf_counter()
+            if pending:
+                known = frozenset(plan.previous.row_of_hash)
+                worker_args = dict(
+                    spec=spec, preprocess=plan.preprocess.to_dict(), known=known, folder=str(shard_store.folder),
+                    meta=shard_store.meta, dim=plan.meta["dim"], batch_size=batch_size, threads=per_actor,
+                )  # fmt: skip
+                _run(ray, pending, worker_args, actors, per_actor, gpus_per_actor, progress)
+            plan.report.embed_seconds = time.perf_counter() - t0
+            decoded, failed, fresh, resumed = [], {}, {}, {}
+            just_done = {s.key for s in pending}
+            for shard in shards:
+                result = shard_store.load(shard.key, shard)
+                if result is None:
+                    raise VistaMatchError(f"shard {shard.key} was not written by the cluster; run the build again")
+                decoded += result.decoded
+                failed.update(result.failed)
+                (fresh if shard.key in just_done else resumed).update(result.vectors)
+            plan.report.embedded = len(fresh)
+            finish_build(plan, decoded, failed, resumed, fresh)
+            shard_store.remove()
+        return plan.report
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _actor_spec(spec: EmbedderSpec, gpus: int) -> EmbedderSpec:
+    """The spec the actors load: kind "auto" decided by the cluster's GPUs (not the driver's)."""
+    from dataclasses import replace
+
+    kind = spec.kind
+    if kind == "auto":
+        kind = "torch" if gpus and spec.device != "cpu" else "numpy"
+    device = spec.device
+    if kind == "torch" and device == "auto":
+        device = "cuda" if gpus else "cpu"
+    return replace(spec, kind=kind, device=device)
+
+
+def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: int, gpus_per_actor: int, progress: bool) -> None:
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts files, not blocks
+    ds = ray.data.from_items([s.to_row() for s in pending], override_num_blocks=len(pending))
+    done = ds.map_batches(
+        ShardWorker,
+        batch_size=1,  # one shard per call: each call writes one shard file
+        fn_constructor_kwargs=worker_args,
+        compute=ray.data.ActorPoolStrategy(size=min(actors, len(pending))),
+        num_cpus=per_actor,
+        num_gpus=gpus_per_actor,
+    )
+    with tqdm(total=sum(len(s.files) for s in pending), unit="img", desc="indexing (ray)", disable=not progress) as bar:
+        for row in done.iter_rows():
+            bar.update(int(row["files"]))
+
+
+class ShardWorker:
+    """A Ray Data actor: one Embedder, loaded once; each call reads, embeds and writes one shard."""
+
+    def __init__(self, spec: EmbedderSpec, preprocess: dict, known: frozenset, folder: str, meta: dict, dim: int, batch_size: int, threads: int):
+        self.embedder = spec.load(threads=threads)
+        self.preprocess = PreprocessConfig(**preprocess)
+        self.known = known
+        self.store = ShardStore(Path(folder), meta)
+        self.dim = dim
+        self.batch_size = batch_size
+        self.threads = threads
+
+    def __call__(self, batch: dict) -> dict:
+        keys, counts = [], []
+        for key, files in zip(batch["key"], batch["files"]):
+            shard = Shard.from_row({"key": key, "files": files})
+            batches = FileEmbedder(self.embedder, self.batch_size)
+            decoded = batches.run(shard.files, self.preprocess, Claims(self.known), self.threads)
+            self.store.write(shard, decoded, batches.vectors, batches.failed, self.dim)
+            keys.append(shard.key)
+            counts.append(len(shard.files))
+        return {"key": keys, "files": counts}
