@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -58,6 +60,23 @@ class SearchResult:
     gallery_size: int
     tier_policy: str = "quantile"
     timing_ms: dict[str, float] = field(default_factory=dict)  # preprocess, embed, search, dedup_filter, total
+    offset: int = 0  # results before this rank are left out (a later page)
+    query_vector: np.ndarray | None = field(default=None, repr=False)  # (D,) unit query, to search again
+
+    def page(self, offset: int) -> "SearchResult":
+        """The results after the first ``offset`` ranks (tiers as split over the whole list), and the page's K."""
+        tiers = [Tier(t.name, [h for h in t.items if h.rank > offset]) for t in self.tiers]
+        return SearchResult(
+            topk_requested=self.topk_requested - offset,
+            dedup_enabled=self.dedup_enabled,
+            duplicates_removed=self.duplicates_removed,
+            tiers=[t for t in tiers if t.items],
+            gallery_size=self.gallery_size,
+            tier_policy=self.tier_policy,
+            timing_ms=self.timing_ms,
+            offset=offset,
+            query_vector=self.query_vector,
+        )
 
     @property
     def hits(self) -> list[Hit]:
@@ -76,6 +95,7 @@ class SearchResult:
             "dedup_enabled": self.dedup_enabled,
             "duplicates_removed": self.duplicates_removed,
             "tier_policy": self.tier_policy,
+            "offset": self.offset,
             "tiers": [t.to_dict() for t in self.tiers],
             "timing_ms": {k: round(v, 3) for k, v in self.timing_ms.items()},
             "gallery_size": self.gallery_size,

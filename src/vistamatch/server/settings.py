@@ -44,6 +44,7 @@ class Settings:
     max_connections: int = 256  # connections served at once; more get 503
     index_lock_timeout: float = 60.0  # wait this long for another build of the index, then serve the last one
     store: str = "auto"  # vector store to build and search with: auto, exact or ann ($VISTAMATCH_STORE)
+    url_allow_private: bool = False  # query by URL may fetch loopback, private and link-local addresses
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -73,6 +74,7 @@ class Settings:
             max_connections=int(env_number("VISTAMATCH_MAX_CONNECTIONS", cls.max_connections)),
             index_lock_timeout=float(os.environ.get("VISTAMATCH_INDEX_LOCK_TIMEOUT") or 60.0),
             store=defaults.store_kind(),
+            url_allow_private=os.environ.get("VISTAMATCH_URL_ALLOW_PRIVATE", "0").lower() in ("1", "true", "yes"),
         )
         values.update(overrides)
         return cls(**values)
