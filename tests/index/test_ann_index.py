@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from vistamatch.cli import main  # noqa: E402
 from vistamatch.index import ExactFallbackWarning, IndexPaths, build_index, open_index  # noqa: E402
 from vistamatch.index import store as index_store  # noqa: E402
+from vistamatch.search import ann as ann_module  # noqa: E402
 from vistamatch.search.ann import AnnStore  # noqa: E402
 
 from .helpers import PixelStatsModel  # noqa: E402
@@ -240,3 +242,73 @@ def test_info_and_stats_show_the_store_and_its_measured_recall(clustered, tmp_pa
     monkeypatch.setenv("VISTAMATCH_STORE", "fast")
     with pytest.raises(Exception, match="VISTAMATCH_STORE must be one of auto, exact, ann"):
         Settings.from_env()
+
+
+def count_fingerprints(monkeypatch) -> list[int]:
+    """Count the features fingerprints computed (hashing every key and sampled rows)."""
+    calls = []
+    real = ann_module.features_fingerprint
+    monkeypatch.setattr(ann_module, "features_fingerprint", lambda exact: calls.append(len(exact)) or real(exact))
+    return calls
+
+
+def test_a_structure_committed_with_its_rows_opens_without_rehashing_and_maps_its_lists(clustered, tmp_path, monkeypatch):
+    import faiss
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["rows_token"] == json.loads(paths.manifest.read_text())["rows"]["token"] and store["features"]
+    calls = count_fingerprints(monkeypatch)
+    index = open_strict(paths)
+    assert calls == []  # the manifest ties the structure to the rows the reader checked
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index.store._index).invlists)
+    assert isinstance(lists, faiss.OnDiskInvertedLists)  # mapped from the file, not copied
+    assert_equals_exact_probing_every_list(index)
+    manifest = json.loads(paths.manifest.read_text())
+    manifest["store"]["rows_token"] = "0" * 32  # as after a commit of rows alone: checked against the rows
+    paths.manifest.write_text(json.dumps(manifest))
+    assert not open_strict(paths).store.exact and calls == [160]
+
+
+def make_original(paths: IndexPaths) -> np.ndarray:
+    """Turn a built index into one of the original project: plain .npy files, rows not unit length, no manifest."""
+    features = np.load(paths.features) * np.linspace(0.5, 3, 160, dtype=np.float32)[:, None]
+    mapping = np.load(paths.mapping)
+    paths.manifest.unlink()
+    paths.structure.unlink(missing_ok=True)
+    np.save(paths.features, features)
+    np.save(paths.mapping, mapping)
+    return features
+
+
+def test_an_original_index_grows_its_structure_beside_it_on_a_writers_first_open(clustered, tmp_path, monkeypatch, tiny_weights):
+    from vistamatch import model as model_module
+    from vistamatch.server import Settings, load_engine
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build_index(clustered, PixelStatsModel(), paths, progress=False, store="exact")
+    features = make_original(paths)
+    before = paths.features.read_bytes(), paths.mapping.read_bytes()
+    with pytest.warns(UserWarning, match="no manifest"):
+        assert open_index(paths, store="ann").store.exact  # a reader writes nothing
+    assert not paths.structure.exists()
+    stand_in = PixelStatsModel()
+    stand_in.backend = "numpy"
+    monkeypatch.setattr(model_module, "load_model", lambda *a, **kw: stand_in)
+    settings = Settings.for_folder(clustered, paths.features.parent, tiny_weights, history_path=tmp_path / "h.json", store="ann")
+    loaded = load_engine(replace(settings, update_index=False))  # serve --no-update: a writer
+    line = "approximate: 100.0 % of exact top-5, measured on 160 of your images"
+    assert loaded.store == "ann" and loaded.store_description == line
+    assert (paths.features.read_bytes(), paths.mapping.read_bytes()) == before  # the original files untouched
+    with pytest.warns(UserWarning, match="no manifest"):
+        index = open_index(paths)
+    assert_equals_exact_probing_every_list(index)
+    assert index_store.grow_structure(paths, "ann") is None  # it fits: kept
+    np.save(paths.features, features[::-1].copy())  # other rows, same shape
+    with pytest.warns(ExactFallbackWarning, match="built from other features"):
+        assert open_index(paths).store.exact
+    assert "approximate structure built" in index_store.grow_structure(paths, "ann")
+    with pytest.warns(UserWarning, match="no manifest"):
+        assert_equals_exact_probing_every_list(open_index(paths))
+    assert index_store.grow_structure(paths, "auto") is None  # 160 images: auto is exact, nothing written
