@@ -312,3 +312,72 @@ def test_an_original_index_grows_its_structure_beside_it_on_a_writers_first_open
     with pytest.warns(UserWarning, match="no manifest"):
         assert_equals_exact_probing_every_list(open_index(paths))
     assert index_store.grow_structure(paths, "auto") is None  # 160 images: auto is exact, nothing written
+
+
+def test_a_deferred_retrain_runs_in_the_background_while_the_old_structure_answers(clustered, tmp_path, monkeypatch):
+    import functools
+    import threading
+
+    from vistamatch.index import build as build_module
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    write_clusters(clustered, 200, start=1000)  # the gallery more than doubles: needs a retrain
+    monkeypatch.setattr(build_module, "plan_store", functools.partial(index_store.plan_store, retrain="later"))
+    build(clustered, paths)
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["retrain"] == "pending" and store["trained_count"] == 160 and store["note"].startswith("retrain pending")
+    old = open_strict(paths)
+    assert old.size == 360 and old.store.info.trained_count == 160
+    assert_equals_exact_probing_every_list(old)  # updated in place: every row is in it already
+
+    training, release = threading.Event(), threading.Event()
+    real_build = AnnStore.build.__func__
+
+    def slow_build(cls, base, **kw):
+        training.set()
+        assert release.wait(60)
+        return real_build(cls, base, **kw)
+
+    monkeypatch.setattr(AnnStore, "build", classmethod(slow_build))
+    done = []
+    worker = threading.Thread(target=lambda: done.append(index_store.retrain_structure(paths)))
+    worker.start()
+    assert training.wait(60)
+    during = open_strict(paths)  # a reader during the retrain: the committed structure answers
+    assert during.store.info.trained_count == 160 and not paths.lock.read_text()  # and the lock is free
+    assert_equals_exact_probing_every_list(during)
+    release.set()
+    worker.join(120)
+    assert done and done[0].startswith(f"{paths.structure}: retrained on 360 images")
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert "retrain" not in store and store["trained_count"] == 360 and store["recall"]["queries"] == 360
+    after = open_strict(paths)
+    assert after.store.info.trained_count == 360
+    assert_equals_exact_probing_every_list(after)
+    assert index_store.retrain_structure(paths) is None  # nothing pending
+
+
+def test_a_retrain_whose_rows_changed_meanwhile_is_not_committed(clustered, tmp_path, monkeypatch):
+    import functools
+
+    from vistamatch.index import build as build_module
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    write_clusters(clustered, 200, start=1000)
+    monkeypatch.setattr(build_module, "plan_store", functools.partial(index_store.plan_store, retrain="later"))
+    build(clustered, paths)
+    real_build = AnnStore.build.__func__
+
+    def build_then_the_gallery_changes(cls, base, **kw):
+        fresh = real_build(cls, base, **kw)
+        write_clusters(clustered, 3, start=2000)
+        build(clustered, paths)  # a build commits other rows during the retrain
+        return fresh
+
+    monkeypatch.setattr(AnnStore, "build", classmethod(build_then_the_gallery_changes))
+    assert "the rows changed during the retrain" in index_store.retrain_structure(paths)
+    index = open_strict(paths)
+    assert index.size == 363 and index.store.info.trained_count == 160
+    assert_equals_exact_probing_every_list(index)

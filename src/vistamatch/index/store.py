@@ -6,7 +6,9 @@ structure is updated in place (``AnnStore.update``) when it fits the previous ro
 there is none, it does not fit, or ``needs_retrain``. Its search effort is then tuned to the recall
 target on up to 1,000 of the gallery's own rows; when the target is not met below half the lists, the
 index is marked exact and the manifest says why. The structure's bytes go into the same commit as the
-rows (``IndexFiles.commit``), and ``manifest.store`` records kind, lists, effort and the recall.
+rows (``IndexFiles.commit``), and ``manifest.store`` records kind, lists, effort and the recall. A build
+may leave the retrain to ``retrain_structure``, run in the background: its own commit of the
+structure, while the updated one keeps answering.
 
 Open side, ``open_store``: the approximate store when the manifest names one and its structure fits
 the features; otherwise the exact scan and a warning naming the file (readers never write: the next
@@ -49,12 +51,17 @@ def plan_store(
     previous: tuple[np.ndarray, NumpyStore] | None,
     previous_store: dict | None,
     changed: list[str] | None,
+    *,
+    retrain: str = "now",
 ) -> StorePlan:
     """The store for the rows of ``exact``.
 
     ``previous`` is the committed structure's bytes and the exact store of the rows it was built for,
     ``previous_store`` the committed manifest's store, ``changed`` the keys whose content changed, or
     None when the rows are the committed ones (then a fitting committed store is kept as it is).
+    ``retrain``: "now" retrains a structure that ``needs_retrain`` in this build; "later" keeps it
+    updated (it holds every row and still meets the target) and marks the store ``"retrain": "pending"``
+    for ``retrain_structure`` to do in the background (retrained now if it no longer meets the target).
     """
     kind = ann.choose_kind(len(exact), requested)
     base = {"requested": requested}
@@ -66,19 +73,54 @@ def plan_store(
     if changed is None and previous_store and previous_store.get("requested") == requested:
         if previous_store.get("kind") == "exact" or old is not None:
             return StorePlan(previous_store)  # same rows, same request: nothing to redo
-    note = None
     if old is not None:
         old.update(exact, changed or ())
-        if old.needs_retrain:
-            old, note = None, "retrained: the gallery changed too much since the lists were placed"
+        if old.needs_retrain and retrain == "later" and _tune(old, exact).met:
+            return _ann_plan(base, old, "retrain pending: the gallery changed a lot since the lists were placed", "pending")
+    note = None
+    if old is not None and old.needs_retrain:
+        old, note = None, "retrained: the gallery changed too much since the lists were placed"
     store = old or ann.AnnStore.build(exact)
     report = _tune(store, exact)
     if not report.met:
         return StorePlan({**base, "kind": "exact", "recall": report.to_dict(), "note": recall.describe(report)})
+    return _ann_plan(base, store, note)
+
+
+def _ann_plan(base: dict, store: ann.AnnStore, note: str | None, retrain: str | None = None) -> StorePlan:
     info = store.info
     described = {"lists": info.lists, "effort": info.effort, "trained_count": info.trained_count, "recall": info.recall,
                  "features": info.features}
-    return StorePlan({**base, "kind": "ann", "structure": ann.KIND, **described, "note": note}, store.to_bytes())
+    retrain_entry = {"retrain": retrain} if retrain else {}
+    return StorePlan({**base, "kind": "ann", "structure": ann.KIND, **described, "note": note, **retrain_entry}, store.to_bytes())
+
+
+def retrain_structure(paths: IndexPaths, *, lock_timeout: float | None = None) -> str | None:
+    """Retrain the structure a build left pending (``plan_store(retrain="later")``); for a background thread.
+
+    Trains on the committed rows without the lock, so builds wait only for the commit and readers
+    keep answering with the committed structure meanwhile; then commits the new structure alone (with
+    the manifest) under the lock, if the rows are still the ones it trained on. Returns what happened,
+    or None when nothing is pending.
+    """
+    snapshot = IndexFiles(paths).read()
+    pending = snapshot.manifest is not None and (snapshot.manifest.store or {}).get("retrain") == "pending"
+    if not pending:
+        return None
+    exact = exact_store(snapshot)
+    fresh = ann.AnnStore.build(exact)
+    report = _tune(fresh, exact)
+    if not report.met:
+        return f"{paths.structure}: the retrained structure {recall.describe(report)}; the committed one stays"
+    files = IndexFiles(paths) if lock_timeout is None else IndexFiles(paths, lock_timeout=lock_timeout)
+    with files.locked():
+        manifest, _ = files.load_manifest()
+        if manifest is None or (manifest.rows or {}).get("token") != snapshot.manifest.rows["token"]:
+            return f"{paths.structure}: the rows changed during the retrain; not committed (the next build decides again)"
+        plan = _ann_plan({"requested": manifest.store["requested"]}, fresh, "retrained in the background")
+        manifest.store = plan.store
+        files.commit(manifest, structure=plan.structure)
+    return f"{paths.structure}: retrained on {len(exact):,} images ({recall.describe(report)})"
 
 
 def _tune(store: ann.AnnStore, exact: NumpyStore) -> recall.RecallReport:
