@@ -105,6 +105,7 @@ class AnnStore:
     """Approximate ``VectorStore`` over an exact store's rows; see the module doc."""
 
     exact = False
+    mapped = False  # inverted lists memory-mapped from the file: searches only (``from_buffer``)
 
     def __init__(self, base: NumpyStore, index, rows_of_ids: np.ndarray, info: Structure):
         self.base = base  # the exact store: keys, vectors, row_of, and the reference for recall
@@ -196,6 +197,8 @@ class AnnStore:
         path, new content) are added with the trained lists as they are; rows that only moved keep their
         codes and get their new row numbers. See ``needs_retrain`` for when this stops being enough.
         """
+        if self.mapped:
+            raise RuntimeError("a memory-mapped structure answers searches only: update one read without fd")
         if base.dim != self.dim:
             raise StructureMismatch(f"features of dimension {base.dim} for a structure of dimension {self.dim}")
         changed = set(changed)
@@ -250,12 +253,18 @@ class AnnStore:
 
     @classmethod
     def load(cls, path: str | os.PathLike, base: NumpyStore) -> AnnStore:
-        """The structure saved at ``path``, for ``base``; StructureMismatch if it is damaged or built from other features."""
+        """The structure saved at ``path``, for ``base``, its lists memory-mapped (it answers searches, see
+        ``from_buffer``); StructureMismatch if it is damaged or built from other features."""
         try:
-            raw = np.memmap(path, dtype=np.uint8, mode="r")
-        except (OSError, ValueError) as exc:
+            f = open(path, "rb")
+        except OSError as exc:
             raise StructureMismatch(f"{path}: unreadable approximate structure ({exc})") from exc
-        return cls.from_buffer(raw, base, Path(path))
+        with f:
+            try:
+                raw = np.memmap(f, dtype=np.uint8, mode="r")
+            except (OSError, ValueError) as exc:
+                raise StructureMismatch(f"{path}: unreadable approximate structure ({exc})") from exc
+            return cls.from_buffer(raw, base, Path(path), fd=f.fileno())
 
     @classmethod
     def from_buffer(
@@ -289,10 +298,13 @@ class AnnStore:
                 f"{'' if not fits else ', other rows or keys'}); rebuild it"
             )
         index = _read_mapped(fd, blob_at) if fd is not None and _PROC_FD.is_dir() else None
-        if index is None:
+        mapped = index is not None
+        if not mapped:
             index = _read_copied(raw[blob_at : blob_at + nbytes])
         rows = np.frombuffer(raw[blob_at + nbytes :], np.int64).copy()
-        return cls(base, index, rows, info)
+        store = cls(base, index, rows, info)
+        store.mapped = mapped
+        return store
 
 
 def _read_mapped(fd: int, offset: int):
