@@ -264,6 +264,7 @@ def test_a_structure_committed_with_its_rows_opens_without_rehashing_and_maps_it
     assert calls == []  # the manifest ties the structure to the rows the reader checked
     lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index.store._index).invlists)
     assert isinstance(lists, faiss.OnDiskInvertedLists)  # mapped from the file, not copied
+    assert lists.prefetch_nthread == 0  # no thread pool started per search
     assert_equals_exact_probing_every_list(index)
     manifest = json.loads(paths.manifest.read_text())
     manifest["store"]["rows_token"] = "0" * 32  # as after a commit of rows alone: checked against the rows

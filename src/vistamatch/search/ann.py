@@ -314,7 +314,11 @@ def _read_mapped(fd: int, offset: int):
     skip = np.empty(offset, np.uint8)
     if reader(faiss.swig_ptr(skip), 1, offset) != offset:
         return None
-    return faiss.read_index(reader, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    index = faiss.read_index(reader, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    # faiss's mapped lists start 32 threads per search to page the probed lists in: 3x the latency of
+    # a query (1.9 vs 0.7 ms p50 at 100k); the page cache holds them, the search reads them itself
+    faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists).prefetch_nthread = 0
+    return index
 
 
 def _read_copied(blob: np.ndarray):
