@@ -92,6 +92,7 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         start = time.perf_counter()
         _build(settings, spec, embedder, paths, progress)
         build_seconds = time.perf_counter() - start
+    _grow_structure(settings, paths)
     engine = open_engine(
         embedder, paths, gallery_dir=settings.gallery_dir, store=settings.store,
         near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes,
@@ -109,6 +110,20 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         store="exact" if index.store.exact else "ann",
         store_description=index.store_description,
     )
+
+
+def _grow_structure(settings: Settings, paths) -> None:
+    """An index of the original project (no manifest) gets its approximate structure (a writer's job)."""
+    from ..index.files import LockTimeout
+    from ..index.store import grow_structure
+
+    try:
+        done = grow_structure(paths, settings.store, lock_timeout=settings.index_lock_timeout)
+    except LockTimeout as exc:  # another writer: it grows it, or the next start does
+        log.warning("%s", exc)
+    else:
+        if done:
+            log.info("%s", done)
 
 
 def _usable(paths) -> bool:
