@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     data = Clustered(args.n, np.random.default_rng(args.seed), uniform=False)
-    features = np.concatenate([data.draw(min(100_000, args.n - s)) for s in range(0, args.n, 100_000)])
+    features = np.concatenate([data.draw(min(100_000, args.n - s)).astype(np.float32) for s in range(0, args.n, 100_000)])
     names = np.array([f"{i:07d}.jpg" for i in range(args.n)])
     queries = data.draw(args.queries + 1)
     rows = {}

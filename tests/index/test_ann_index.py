@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from vistamatch.cli import main  # noqa: E402
 from vistamatch.index import ExactFallbackWarning, IndexPaths, build_index, open_index  # noqa: E402
 from vistamatch.index import store as index_store  # noqa: E402
+from vistamatch.search import ann as ann_module  # noqa: E402
 from vistamatch.search.ann import AnnStore  # noqa: E402
 
 from .helpers import PixelStatsModel  # noqa: E402
@@ -239,3 +241,143 @@ def test_info_and_stats_show_the_store_and_its_measured_recall(clustered, tmp_pa
     monkeypatch.setenv("VISTAMATCH_STORE", "fast")
     with pytest.raises(Exception, match="VISTAMATCH_STORE must be one of auto, exact, ann"):
         Settings.from_env()
+
+
+def count_fingerprints(monkeypatch) -> list[int]:
+    """Count the features fingerprints computed (hashing every key and sampled rows)."""
+    calls = []
+    real = ann_module.features_fingerprint
+    monkeypatch.setattr(ann_module, "features_fingerprint", lambda exact: calls.append(len(exact)) or real(exact))
+    return calls
+
+
+def test_a_structure_committed_with_its_rows_opens_without_rehashing_and_maps_its_lists(clustered, tmp_path, monkeypatch):
+    import faiss
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["rows_token"] == json.loads(paths.manifest.read_text())["rows"]["token"] and store["features"]
+    calls = count_fingerprints(monkeypatch)
+    index = open_strict(paths)
+    assert calls == []  # the manifest ties the structure to the rows the reader checked
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index.store._index).invlists)
+    assert isinstance(lists, faiss.OnDiskInvertedLists)  # mapped from the file, not copied
+    assert lists.prefetch_nthread == 0  # no thread pool started per search
+    assert_equals_exact_probing_every_list(index)
+    manifest = json.loads(paths.manifest.read_text())
+    manifest["store"]["rows_token"] = "0" * 32  # as after a commit of rows alone: checked against the rows
+    paths.manifest.write_text(json.dumps(manifest))
+    assert not open_strict(paths).store.exact and calls == [160]
+
+
+def make_original(paths: IndexPaths) -> np.ndarray:
+    """Turn a built index into one of the original project: plain .npy files, rows not unit length, no manifest."""
+    features = np.load(paths.features) * np.linspace(0.5, 3, 160, dtype=np.float32)[:, None]
+    mapping = np.load(paths.mapping)
+    paths.manifest.unlink()
+    paths.structure.unlink(missing_ok=True)
+    np.save(paths.features, features)
+    np.save(paths.mapping, mapping)
+    return features
+
+
+def test_an_original_index_grows_its_structure_beside_it_on_a_writers_first_open(clustered, tmp_path, monkeypatch, tiny_weights):
+    from vistamatch import model as model_module
+    from vistamatch.server import Settings, load_engine
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build_index(clustered, PixelStatsModel(), paths, progress=False, store="exact")
+    features = make_original(paths)
+    before = paths.features.read_bytes(), paths.mapping.read_bytes()
+    with pytest.warns(UserWarning, match="no manifest"):
+        assert open_index(paths, store="ann").store.exact  # a reader writes nothing
+    assert not paths.structure.exists()
+    stand_in = PixelStatsModel()
+    stand_in.backend = "numpy"
+    monkeypatch.setattr(model_module, "load_model", lambda *a, **kw: stand_in)
+    settings = Settings.for_folder(clustered, paths.features.parent, tiny_weights, history_path=tmp_path / "h.json", store="ann")
+    loaded = load_engine(replace(settings, update_index=False))  # serve --no-update: a writer
+    line = "approximate: 100.0 % of exact top-5, measured on 160 of your images"
+    assert loaded.store == "ann" and loaded.store_description == line
+    assert (paths.features.read_bytes(), paths.mapping.read_bytes()) == before  # the original files untouched
+    with pytest.warns(UserWarning, match="no manifest"):
+        index = open_index(paths)
+    assert_equals_exact_probing_every_list(index)
+    assert index_store.grow_structure(paths, "ann") is None  # it fits: kept
+    np.save(paths.features, features[::-1].copy())  # other rows, same shape
+    with pytest.warns(ExactFallbackWarning, match="built from other features"):
+        assert open_index(paths).store.exact
+    assert "approximate structure built" in index_store.grow_structure(paths, "ann")
+    with pytest.warns(UserWarning, match="no manifest"):
+        assert_equals_exact_probing_every_list(open_index(paths))
+    assert index_store.grow_structure(paths, "auto") is None  # 160 images: auto is exact, nothing written
+
+
+def test_a_deferred_retrain_runs_in_the_background_while_the_old_structure_answers(clustered, tmp_path, monkeypatch):
+    import functools
+    import threading
+
+    from vistamatch.index import build as build_module
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    write_clusters(clustered, 200, start=1000)  # the gallery more than doubles: needs a retrain
+    monkeypatch.setattr(build_module, "plan_store", functools.partial(index_store.plan_store, retrain="later"))
+    build(clustered, paths)
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["retrain"] == "pending" and store["trained_count"] == 160 and store["note"].startswith("retrain pending")
+    old = open_strict(paths)
+    assert old.size == 360 and old.store.info.trained_count == 160
+    assert_equals_exact_probing_every_list(old)  # updated in place: every row is in it already
+
+    training, release = threading.Event(), threading.Event()
+    real_build = AnnStore.build.__func__
+
+    def slow_build(cls, base, **kw):
+        training.set()
+        assert release.wait(60)
+        return real_build(cls, base, **kw)
+
+    monkeypatch.setattr(AnnStore, "build", classmethod(slow_build))
+    done = []
+    worker = threading.Thread(target=lambda: done.append(index_store.retrain_structure(paths)))
+    worker.start()
+    assert training.wait(60)
+    during = open_strict(paths)  # a reader during the retrain: the committed structure answers
+    assert during.store.info.trained_count == 160 and not paths.lock.read_text()  # and the lock is free
+    assert_equals_exact_probing_every_list(during)
+    release.set()
+    worker.join(120)
+    assert done and done[0].startswith(f"{paths.structure}: retrained on 360 images")
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert "retrain" not in store and store["trained_count"] == 360 and store["recall"]["queries"] == 360
+    after = open_strict(paths)
+    assert after.store.info.trained_count == 360
+    assert_equals_exact_probing_every_list(after)
+    assert index_store.retrain_structure(paths) is None  # nothing pending
+
+
+def test_a_retrain_whose_rows_changed_meanwhile_is_not_committed(clustered, tmp_path, monkeypatch):
+    import functools
+
+    from vistamatch.index import build as build_module
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    write_clusters(clustered, 200, start=1000)
+    monkeypatch.setattr(build_module, "plan_store", functools.partial(index_store.plan_store, retrain="later"))
+    build(clustered, paths)
+    real_build = AnnStore.build.__func__
+
+    def build_then_the_gallery_changes(cls, base, **kw):
+        fresh = real_build(cls, base, **kw)
+        write_clusters(clustered, 3, start=2000)
+        build(clustered, paths)  # a build commits other rows during the retrain
+        return fresh
+
+    monkeypatch.setattr(AnnStore, "build", classmethod(build_then_the_gallery_changes))
+    assert "the rows changed during the retrain" in index_store.retrain_structure(paths)
+    index = open_strict(paths)
+    assert index.size == 363 and index.store.info.trained_count == 160
+    assert_equals_exact_probing_every_list(index)

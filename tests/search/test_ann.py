@@ -108,6 +108,12 @@ def test_save_load_round_trip(tmp_path, exact, ann):
         assert a.tolist() == b.tolist()
         np.testing.assert_array_equal(sa, sb)
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left over
+    assert loaded.mapped  # its lists are read from the file's pages, not copied: searches only
+    with pytest.raises(RuntimeError, match="searches only"):
+        loaded.update(exact)
+    copied = AnnStore.from_buffer(np.fromfile(path, np.uint8), exact, path)
+    assert not copied.mapped and copied.update(exact) == (0, 0)
+    assert [r.tolist() for r, _ in copied.search_many(queries, 50)] == [r.tolist() for r, _ in loaded.search_many(queries, 50)]
 
 
 def test_a_structure_that_does_not_fit_the_features_raises(tmp_path, exact, ann):

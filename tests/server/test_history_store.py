@@ -269,3 +269,49 @@ def test_orphan_thumbnails_are_pruned_once_old(tmp_path, action):
     assert store.thumb_file(old_orphan) is None
     assert store.thumb_file(young_orphan).read_bytes() == b"a search still running"
     assert (store.thumbs_dir / "notes.txt").exists() and not killed_write.exists()
+
+
+def test_query_embeddings_live_and_go_with_their_entry(tmp_path):
+    import numpy as np
+
+    import vistamatch.server.history as history
+
+    store = HistoryStore(tmp_path / "h.json", max_len=2)
+    first = make_entry("first.jpg")
+    store.save_vector(first["id"], np.arange(4, dtype=np.float64))  # stored as float32
+    store.add(first)
+    assert store.load_vector(first["id"]).tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert store.load_vector(first["id"]).dtype == np.float32
+    assert store.load_vector("../h") is None and store.load_vector(new_entry_id()) is None
+    # the file keeps the original format: the embedding is beside it, not in it
+    text = (tmp_path / "h.json").read_text()
+    assert "[0.0, 1.0, 2.0, 3.0]" not in text and "NUMPY" not in text
+
+    orphan = new_entry_id()  # a search killed between its embedding and its entry
+    store.save_vector(orphan, np.ones(4))
+    _age(store.thumbs_dir / f"{orphan}.npy", 2 * history.ORPHAN_GRACE_S)
+    store.add(make_entry("second.jpg"))
+    assert not (store.thumbs_dir / f"{orphan}.npy").exists()
+    store.add(make_entry("third.jpg"))  # max_len 2: the first entry is dropped, with its embedding
+    assert not (store.thumbs_dir / f"{first['id']}.npy").exists()
+
+    kept = make_entry("kept.jpg")
+    store.save_vector(kept["id"], np.ones(4))
+    store.add(kept)
+    store.delete(kept["id"])
+    assert store.load_vector(kept["id"]) is None
+
+
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY garbage", "pickle"])
+def test_a_broken_stored_embedding_reads_as_none(tmp_path, content):
+    import numpy as np
+
+    store = HistoryStore(tmp_path / "h.json")
+    entry_id = new_entry_id()
+    store.thumbs_dir.mkdir()
+    path = store.thumbs_dir / f"{entry_id}.npy"
+    if content == "pickle":
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)  # never unpickled
+    else:
+        path.write_bytes(content)
+    assert store.load_vector(entry_id) is None

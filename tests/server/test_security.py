@@ -129,7 +129,7 @@ def test_docs_load_swagger_ui_from_this_server(live):
 
 def test_head_answers_like_get_without_a_body(live):
     with live.client() as http:
-        for path in ("/gallery_images/astronaut.jpg", "/thumbs/astronaut.jpg", "/", "/api/stats", "/static/app.js"):
+        for path in ("/gallery_images/astronaut.jpg", "/thumbs/astronaut.jpg", "/", "/api/stats", "/static/main.js"):
             got, head = http.get(path), http.head(path)
             assert head.status_code == 200 and head.content == b"", path
             assert head.headers["content-type"] == got.headers["content-type"], path
@@ -145,7 +145,7 @@ def test_head_answers_like_get_without_a_body(live):
         ("/api/history/clear", "DELETE, GET, HEAD, OPTIONS, POST"),  # also the entry named "clear"
         ("/api/search", "OPTIONS, POST"),
         ("/gallery_images/astronaut.jpg", "GET, HEAD, OPTIONS"),
-        ("/static/app.js", "GET, HEAD, OPTIONS"),
+        ("/static/main.js", "GET, HEAD, OPTIONS"),
     ],
 )
 def test_options_and_405_name_every_method_of_the_path(live, path, allow):

@@ -29,6 +29,8 @@ CHROMIUM_ARGS = [
 # Gallery files named like markup: the page must show these names as text and run nothing.
 HTML_NAMES = ('<b>bold & "quoted".png', "<img src=x onerror=window.__xss=1>.png")
 UPLOAD_LIMIT = 1024 * 1024  # small, so the "too big" test needs only a small file
+# A path too long for a card's caption: the file name must stay visible, the folder gives way.
+LONG_PATH = "a-folder-name-much-too-long-for-a-card/and-another-long-folder-name/the-end.png"
 
 
 def _start_uvicorn(app) -> tuple[str, object, threading.Thread]:
@@ -70,7 +72,14 @@ def web_gallery(tmp_path_factory, photo_gallery, photos) -> Path:
     shutil.copytree(photo_gallery, root)
     photos["astronaut"].save(root / HTML_NAMES[0], format="PNG")
     photos["coffee"].save(root / HTML_NAMES[1], format="PNG")
+    (root / LONG_PATH).parent.mkdir(parents=True)
+    photos["chelsea"].save(root / LONG_PATH, format="PNG")
     return root
+
+
+@pytest.fixture(scope="session")
+def long_path() -> str:
+    return LONG_PATH
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,7 @@ def test_slider_and_dedup_toggle_change_the_request(page: Page, query_jpeg):
     page.get_by_test_id("dedup").uncheck()
     with page.expect_request(_is_post_request("/api/search")) as request:
         body = click_search(page)
-    assert parse_qs(urlparse(request.value.url).query) == {"topk": ["3"], "dedup": ["false"]}
+    assert parse_qs(urlparse(request.value.url).query) == {"topk": ["3"], "dedup": ["false"], "tiers": ["quantile"], "offset": ["0"]}
     assert body["topk_requested"] == 3 and body["dedup_enabled"] is False
     expect(page.get_by_test_id("result")).to_have_count(body["topk_returned"])
     assert 0 < body["topk_returned"] <= 3
@@ -106,7 +106,7 @@ def test_slider_and_dedup_toggle_change_the_request(page: Page, query_jpeg):
     page.get_by_test_id("dedup").check()
     with page.expect_request(_is_post_request("/api/search")) as request:
         click_search(page)
-    assert parse_qs(urlparse(request.value.url).query) == {"topk": ["200"], "dedup": ["true"]}
+    assert parse_qs(urlparse(request.value.url).query) == {"topk": ["200"], "dedup": ["true"], "tiers": ["quantile"], "offset": ["0"]}
 
 
 def test_settings_survive_a_reload(page: Page):
@@ -174,7 +174,7 @@ def test_search_similar_from_the_modal(page: Page, query_jpeg):
     page.get_by_test_id("result").nth(1).click()
     with page.expect_request(_is_post_request("/api/search/similar")) as request:
         page.get_by_test_id("preview-similar").click()
-    assert request.value.post_data_json == {"path": target["filename"], "topk": 50, "dedup": True}
+    assert request.value.post_data_json == {"path": target["filename"], "topk": 50, "dedup": True, "tiers": "quantile", "offset": 0}
     response = request.value.response()
     assert response.ok
     body = response.json()
@@ -190,7 +190,7 @@ def test_search_similar_from_the_modal(page: Page, query_jpeg):
     set_topk(page, 2)
     with page.expect_request(_is_post_request("/api/search/similar")) as request:
         page.get_by_test_id("search-btn").click()
-    assert request.value.post_data_json == {"path": target["filename"], "topk": 2, "dedup": True}
+    assert request.value.post_data_json == {"path": target["filename"], "topk": 2, "dedup": True, "tiers": "quantile", "offset": 0}
     expect(page.get_by_test_id("result")).to_have_count(2)
 
 

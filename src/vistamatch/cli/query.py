@@ -7,7 +7,6 @@ image validation; loopback, private and link-local addresses are refused unless 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,21 +39,11 @@ def read_query(text: str, *, allow_private: bool = False, timeout_s: float = 10.
 
 
 def fetch_image(url: str, *, allow_private: bool, timeout_s: float, max_bytes: int) -> bytes:
-    from ..crawler import Fetcher, FetchSettings, ImageRules, validate_image
     from ..crawler.reasons import PRIVATE_ADDRESS, Rejected
-
-    settings = FetchSettings(
-        concurrency=1, per_host=1, timeout_s=timeout_s, connect_timeout_s=min(5.0, timeout_s), retries=1,
-        max_retry_after_s=timeout_s, max_bytes=max_bytes, public_only=not allow_private,
-    )
-    rules = ImageRules(min_bytes=1, max_bytes=max_bytes, min_side=1)  # any real image may be a query
-
-    async def fetch() -> bytes:
-        async with Fetcher(settings) as fetcher:
-            return await fetcher.fetch(url)
+    from ..crawler.single import fetch_one_image
 
     try:
-        return validate_image(asyncio.run(fetch()), rules).data
+        return fetch_one_image(url, allow_private=allow_private, timeout_s=timeout_s, max_bytes=max_bytes)
     except Rejected as exc:
         hint = " (pass --allow-private-urls to allow it)" if exc.reason == PRIVATE_ADDRESS else ""
         raise VistaMatchError(f"query URL refused, {exc}{hint}: {url}") from None

@@ -3,7 +3,9 @@
 ``IndexFiles`` is the only code that touches the features (.npy), mapping (.npy), manifest (.json),
 the approximate store's structure (.ivf, when the manifest's store is "ann"), the commit journal and
 the lock file. The structure is staged and renamed with the others, so it is all or none too; the
-manifest records its size, and its own header the features it was built from.
+manifest records its size and the rows' token it was committed with, and its own header the features
+it was built from. An index of the original project (no manifest) may have a structure grown beside
+it (``store.grow_structure``); it is read too, and its header alone says whether it fits.
 
 Generations. Each commit has a generation number and, when it writes rows, a random token. The
 features and mapping files end with a trailer holding that token, after the array (``np.load``
@@ -67,6 +69,7 @@ class Snapshot:
     manifest: ManifestSummary | None  # None for an index from the original project
     structure: np.ndarray | None = None  # the committed .ivf bytes (uint8 memory map) when the manifest names one
     structure_problem: str | None = None  # why there are none although the manifest names one
+    structure_inode: int | None = None  # the inode ``structure`` maps (a reader maps it again by a descriptor)
 
 
 class _Raced(Exception):
@@ -129,9 +132,9 @@ class IndexFiles:
             map_file = stack.enter_context(_open_committed(p.mapping, journal))
             features, feat_token = _read_npy(feat_file, p.features, mmap=mmap)
             mapping, map_token = _read_npy(map_file, p.mapping, mmap=False)
-            structure, structure_file = None, None
+            structure, structure_file, structure_inode = None, None, None
             store = manifest.store if manifest else None
-            if store and store.get("kind") == "ann":
+            if manifest is None or (store and store.get("kind") == "ann"):  # an original one: grown beside it
                 try:
                     structure_file = stack.enter_context(_open_committed(p.structure, journal))
                 except FileNotFoundError:  # deleted by hand: open_index says so and scans exactly
@@ -146,8 +149,9 @@ class IndexFiles:
             structure_problem = None if structure_file or not store or store.get("kind") != "ann" else "missing"
             if structure_file is not None:
                 size = os.fstat(structure_file.fileno()).st_size
-                if size == store.get("size"):
+                if manifest is None or size == store.get("size"):  # without a manifest its header tells
                     structure = np.memmap(structure_file, dtype=np.uint8, mode="r")
+                    structure_inode = os.fstat(structure_file.fileno()).st_ino
                 elif structure_checked:
                     raise _Raced(identity, True)
                 else:
@@ -158,7 +162,7 @@ class IndexFiles:
             )
         if manifest is not None and (manifest.count != len(mapping) or manifest.dim != features.shape[1]):
             raise VistaMatchError(f"{p.manifest} does not describe {p.features}; re-index with: vistamatch index")
-        return Snapshot(features, mapping.astype(str, copy=False), manifest, structure, structure_problem)
+        return Snapshot(features, mapping.astype(str, copy=False), manifest, structure, structure_problem, structure_inode)
 
     def _read_journal(self) -> dict[Path, dict] | None:
         """The pending commit's entries by target, or None. Never partial: the journal is written atomically."""
@@ -277,7 +281,10 @@ class IndexFiles:
             manifest.rows = {"token": token, "features_size": sizes[p.features], "mapping_size": sizes[p.mapping]}
         if structure is not None:
             staged[p.structure] = self._stage(p.structure, manifest.generation, lambda f: f.write(structure))
-            manifest.store = {**(manifest.store or {}), "size": staged[p.structure].stat().st_size}
+            # rows_token: the rows this structure was committed with (a later commit of rows alone changes
+            # the rows' token, so a reader then checks the structure against the rows themselves)
+            size = staged[p.structure].stat().st_size
+            manifest.store = {**(manifest.store or {}), "size": size, "rows_token": manifest.rows["token"]}
         data = manifest.to_json_bytes()
         staged[p.manifest] = self._stage(p.manifest, manifest.generation, lambda f: f.write(data))
         for folder in {s.parent for s in staged.values()}:
@@ -329,6 +336,7 @@ class IndexFiles:
         for target in (self.paths.features, self.paths.mapping, self.paths.structure, self.paths.manifest):
             yield from target.parent.glob(f"{target.name}.gen-*.tmp")
         yield from self.paths.journal.parent.glob(f".{self.paths.journal.name}.*.tmp")
+        yield from self.paths.structure.parent.glob(f".{self.paths.structure.name}.*.tmp")  # store.grow_structure's
 
     def _step(self, name: str) -> None:
         if self.on_step is not None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexMismatchError, VistaMatchError
-from ..search.store import NumpyStore, VectorStore
+from ..search.store import VectorStore
 from .files import IndexFiles
 from .manifest import ManifestSummary, as_read_back
 from .paths import IndexPaths
-from .store import describe_store, open_store
+from .store import describe_store, exact_store, open_store
 
 
 class IndexMissingError(VistaMatchError):
@@ -109,17 +109,15 @@ def open_index(
         snapshot = files.read(mmap=mmap)
     except FileNotFoundError:
         raise IndexMissingError(f"no index at {paths.features}; build one with: vistamatch index GALLERY_DIR") from None
-    features, mapping, manifest = snapshot.features, snapshot.mapping, snapshot.manifest
+    manifest = snapshot.manifest
     if manifest is None:
-        if len(mapping):
-            mapping = np.char.replace(mapping, "\\", "/")  # '/'-separated, whatever wrote it
         warnings.warn(
             f"index {paths.features} has no manifest (built by the original project?): its weights and "
             "preprocessing cannot be verified; re-index with: vistamatch index GALLERY_DIR",
             UnverifiedIndexWarning,
             stacklevel=2,
         )
-    exact = NumpyStore(features, mapping, normalized=manifest is not None and manifest.normalized)
+    exact = exact_store(snapshot)
     vectors, problem = open_store(exact, snapshot, store, paths.structure)
     if problem:
         warnings.warn(problem, ExactFallbackWarning, stacklevel=2)

@@ -14,6 +14,7 @@ from ..errors import VistaMatchError
 from ..imaging import DecodedImage, PreprocessConfig, decoding, draft_size_for, preprocess_decoded
 from .core import search
 from .result import SearchResult
+from .store import l2_normalize
 from .tiers import ABSOLUTE_THRESHOLDS
 
 if TYPE_CHECKING:
@@ -78,9 +79,10 @@ class SearchEngine:
         dedup: bool = True,
         name: str | None = None,
         tier_policy: str | None = None,
+        offset: int = 0,
     ) -> SearchResult:
         """Search with an image file or uploaded bytes; ``timing_ms`` has preprocess, embed, search, dedup_filter, total."""
-        return self.search_prepared(self.prepare(source, name=name), topk=topk, dedup=dedup, tier_policy=tier_policy)
+        return self.search_prepared(self.prepare(source, name=name), topk=topk, dedup=dedup, tier_policy=tier_policy, offset=offset)
 
     def prepare(
         self, source: str | os.PathLike | bytes, *, name: str | None = None, also: Callable[[DecodedImage], Any] | None = None
@@ -93,26 +95,30 @@ class SearchEngine:
         return PreparedQuery(pixels, (time.perf_counter() - t0) * 1e3, extra)
 
     def search_prepared(
-        self, query: PreparedQuery, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None
+        self, query: PreparedQuery, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None, offset: int = 0
     ) -> SearchResult:
         """Embed a prepared query and search with it (the model run: serialise this if the model is shared)."""
         t0 = time.perf_counter()
         vector = self.embedder.embed(query.pixels)[0]  # (D,) unit length
         embed_ms = (time.perf_counter() - t0) * 1e3
-        result = self.search_vector(vector, topk=topk, dedup=dedup, tier_policy=tier_policy)
+        result = self.search_vector(vector, topk=topk, dedup=dedup, tier_policy=tier_policy, offset=offset)
         total = query.preprocess_ms + (time.perf_counter() - t0) * 1e3
         result.timing_ms = {"preprocess": query.preprocess_ms, "embed": embed_ms, **result.timing_ms, "total": total}
         return result
 
     def search_vector(
-        self, vector: np.ndarray, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None
+        self, vector: np.ndarray, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None, offset: int = 0
     ) -> SearchResult:
-        """Search with a (D,) query vector (normalised here)."""
+        """Search with a (D,) query vector (normalised here); ``offset`` skips the first ranks (a later page).
+
+        Ranks and tiers are those of the top ``offset + topk`` list, so pages join up.
+        """
         t0 = time.perf_counter()
+        vector = l2_normalize(np.asarray(vector, dtype=np.float32)[None, :])[0]
         result = search(
             self.index.store,
             vector,
-            topk,
+            offset + topk,
             dedup=dedup,
             near_dup_threshold=self.near_dup_threshold,
             tier_policy=tier_policy or self.tier_policy,
@@ -120,11 +126,14 @@ class SearchEngine:
         )
         result.timing_ms["total"] = (time.perf_counter() - t0) * 1e3
         result.pending = self.index.manifest.pending if self.index.manifest else 0
-        return result
+        result.query_vector = vector
+        return result.page(offset) if offset else result
 
-    def search_similar(self, relative_path: str, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None) -> SearchResult:
+    def search_similar(
+        self, relative_path: str, *, topk: int = 50, dedup: bool = True, tier_policy: str | None = None, offset: int = 0
+    ) -> SearchResult:
         """Search with a gallery image's stored embedding (no decoding, no model run)."""
         row = self.index.store.row_of(relative_path)
         if row is None:
             raise VistaMatchError(f"not in the index: {relative_path}")
-        return self.search_vector(self.index.store.vectors(np.array([row]))[0], topk=topk, dedup=dedup, tier_policy=tier_policy)
+        return self.search_vector(self.index.store.vectors(np.array([row]))[0], topk=topk, dedup=dedup, tier_policy=tier_policy, offset=offset)

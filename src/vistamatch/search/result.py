@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -67,6 +69,24 @@ class SearchResult:
             return None
         total = self.gallery_size + self.pending
         return {"indexed": self.gallery_size, "total": total, "message": f"partial: {self.gallery_size} of {total} indexed"}
+    offset: int = 0  # results before this rank are left out (a later page)
+    query_vector: np.ndarray | None = field(default=None, repr=False)  # (D,) unit query, to search again
+
+    def page(self, offset: int) -> "SearchResult":
+        """The results after the first ``offset`` ranks (tiers as split over the whole list), and the page's K."""
+        tiers = [Tier(t.name, [h for h in t.items if h.rank > offset]) for t in self.tiers]
+        return SearchResult(
+            topk_requested=self.topk_requested - offset,
+            dedup_enabled=self.dedup_enabled,
+            duplicates_removed=self.duplicates_removed,
+            tiers=[t for t in tiers if t.items],
+            gallery_size=self.gallery_size,
+            tier_policy=self.tier_policy,
+            timing_ms=self.timing_ms,
+            offset=offset,
+            query_vector=self.query_vector,
+            pending=self.pending,
+        )
 
     @property
     def hits(self) -> list[Hit]:
@@ -85,6 +105,7 @@ class SearchResult:
             "dedup_enabled": self.dedup_enabled,
             "duplicates_removed": self.duplicates_removed,
             "tier_policy": self.tier_policy,
+            "offset": self.offset,
             "tiers": [t.to_dict() for t in self.tiers],
             "timing_ms": {k: round(v, 3) for k, v in self.timing_ms.items()},
             "gallery_size": self.gallery_size,

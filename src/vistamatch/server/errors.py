@@ -12,7 +12,7 @@ from filelock import Timeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import DecodeBudgetError, ImageLoadError, VistaMatchError
-from .service import ServiceUnavailable
+from .service import ServiceUnavailable, StaleQuery
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImageLoadError)
     async def image_error(request: Request, exc: ImageLoadError) -> JSONResponse:
         return error_response(image_error_status(exc), str(exc))
+
+    @app.exception_handler(StaleQuery)
+    async def stale_query(request: Request, exc: StaleQuery) -> JSONResponse:
+        return error_response(409, str(exc))
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:

@@ -4,12 +4,14 @@ Every change is a read-modify-write under a file lock (threads and processes), w
 A history that cannot be read (not UTF-8, not JSON, nested too deep, not a list, malformed entries,
 unreadable, a folder in its place) is renamed aside to a timestamped backup and reported (log +
 `warnings`); the valid entries, if any, are written to a fresh file and the server goes on.
-Query thumbnails live beside the file in `<stem>_thumbs/<id>.webp`. A search stores its thumbnail
-before its entry, so a thumbnail without an entry is only removed once it is ORPHAN_GRACE_S old.
+Query thumbnails live beside the file in `<stem>_thumbs/<id>.webp`, and the query's embedding (so the
+search can run again with other settings) in `<id>.npy` next to it. A search stores both before its
+entry, so such a file without an entry is only removed once it is ORPHAN_GRACE_S old.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -22,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from filelock import FileLock
 from pydantic import ValidationError
 
@@ -38,6 +41,8 @@ LOCK_TIMEOUT_S = 10.0  # a writer holds the lock for milliseconds; longer means 
 ORPHAN_GRACE_S = 600.0
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ENTRY_FILES = (".webp", ".npy")  # the query's thumbnail and embedding, named after the entry
+MAX_VECTOR_DIM = 8192
 
 
 def new_entry_id() -> str:
@@ -87,7 +92,31 @@ class HistoryStore:
         atomic_write_bytes(self.thumbs_dir / f"{entry_id}.webp", webp)
 
     def remove_thumb(self, entry_id: str) -> None:
+        """Remove the files stored for an entry (thumbnail and embedding)."""
         self._remove_thumbs([{"id": entry_id}])
+
+    def save_vector(self, entry_id: str, vector: np.ndarray) -> None:
+        """Store the query embedding of an entry (before the entry, like its thumbnail)."""
+        if not _SAFE_ID.match(entry_id):
+            raise ValueError(f"unsafe history id {entry_id!r}")
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(vector, dtype=np.float32).reshape(-1), allow_pickle=False)
+        atomic_write_bytes(self.thumbs_dir / f"{entry_id}.npy", buf.getvalue())
+
+    def load_vector(self, entry_id: str) -> np.ndarray | None:
+        """The stored query embedding of an entry, or None (none stored, unreadable, or not a vector)."""
+        if not _SAFE_ID.match(entry_id):
+            return None
+        try:
+            vector = np.load(self.thumbs_dir / f"{entry_id}.npy", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:  # ValueError: not .npy, or pickled objects
+            if not isinstance(exc, FileNotFoundError):
+                log.warning("history entry %s: unreadable query embedding (%s)", entry_id, exc)
+            return None
+        if vector.ndim != 1 or not 0 < len(vector) <= MAX_VECTOR_DIM or vector.dtype != np.float32 or not np.isfinite(vector).all():
+            log.warning("history entry %s: stored query embedding is not a float32 vector", entry_id)
+            return None
+        return vector
 
     def add(self, entry: dict) -> dict:
         """Insert `entry` (which has its `id`) at the front; drop the oldest beyond max_len."""
@@ -193,13 +222,14 @@ class HistoryStore:
     def _remove_thumbs(self, entries: list[dict]) -> None:
         for entry in entries:
             if _SAFE_ID.match(str(entry.get("id", ""))):
-                try:
-                    os.unlink(self.thumbs_dir / f"{entry['id']}.webp")
-                except (FileNotFoundError, NotADirectoryError):  # never written, or no folder for it
-                    pass
+                for suffix in ENTRY_FILES:
+                    try:
+                        os.unlink(self.thumbs_dir / f"{entry['id']}{suffix}")
+                    except (FileNotFoundError, NotADirectoryError):  # never written, or no folder for it
+                        pass
 
     def _prune_orphan_thumbs(self, entry_ids: set[str]) -> None:
-        """Remove thumbnails of no entry in `entry_ids`, and temporary files of writes killed before
+        """Remove thumbnails and embeddings of no entry in `entry_ids`, and temporary files of writes killed before
         their rename, written over ORPHAN_GRACE_S ago."""
         cutoff = time.time() - ORPHAN_GRACE_S
         try:
@@ -207,8 +237,8 @@ class HistoryStore:
         except OSError:  # no thumbnails yet
             return
         for file in files:
-            entry_id = file.name.removesuffix(".webp")
-            orphan = entry_id != file.name and entry_id not in entry_ids
+            stem, suffix = os.path.splitext(file.name)
+            orphan = suffix in ENTRY_FILES and stem not in entry_ids
             if not orphan and temp_target(file.name) is None:
                 continue
             try:

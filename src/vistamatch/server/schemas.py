@@ -6,9 +6,18 @@ Search responses and history entries keep the original project's field names; ad
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..defaults import TOPK_DEFAULT, TOPK_MAX, TOPK_MIN
+from ..search.tiers import TIER_POLICIES
+
+# A later page may start this deep; with dedup the candidates' Gram matrix grows with the square of
+# offset + topk, so dedup pages stop earlier (10 000 rows: 100 MB).
+OFFSET_MAX, OFFSET_MAX_DEDUP = 10_000_000, 10_000 - TOPK_MAX
+TierPolicy = Literal["quantile", "absolute"]
+assert set(TierPolicy.__args__) == set(TIER_POLICIES)
 
 
 class TimingMs(BaseModel):
@@ -58,8 +67,10 @@ class SearchResult(BaseModel):
     timing_ms: TimingMs
     tiers: list[Tier] = Field(description="best first: Perfect, Excellent, Good, Just-so-so; empty tiers may be left out")
     tier_policy: str | None = Field(None, description="how scores were split into tiers (quantile or absolute)")
+    offset: int = Field(0, description="ranks skipped before this page (the first result's rank is offset + 1)")
     query_thumb_url: str | None = Field(None, description="small thumbnail of the query image, if stored")
     partial: PartialIndex | None = Field(None, description="set while the index covers only part of the gallery")
+    query_vector_stored: bool = Field(False, description="the query's embedding is stored: POST /api/search/again can re-run it")
 
 
 class SearchResponse(SearchResult):
@@ -99,12 +110,59 @@ class HistoryCleared(BaseModel):
     removed: int
 
 
-class SimilarRequest(BaseModel):
+class SearchOptions(BaseModel):
+    """What every search takes besides its query."""
+
+    topk: int = Field(TOPK_DEFAULT, ge=TOPK_MIN, le=TOPK_MAX)
+    dedup: bool = True
+    tiers: TierPolicy = Field("quantile", description="quantile (by rank, the original) or absolute (by score)")
+    offset: int = Field(0, ge=0, le=OFFSET_MAX, description="skip this many ranks: the next page")
+
+    @model_validator(mode="after")
+    def _dedup_depth(self) -> "SearchOptions":
+        if self.dedup and self.offset > OFFSET_MAX_DEDUP:
+            raise ValueError(f"with dedup, offset is at most {OFFSET_MAX_DEDUP}; turn dedup off to page deeper")
+        return self
+
+
+class SimilarRequest(SearchOptions):
     """Search again with an image of the gallery as the query."""
 
     path: str = Field(description="the `filename` of a result: path relative to the gallery folder")
-    topk: int = Field(TOPK_DEFAULT, ge=TOPK_MIN, le=TOPK_MAX)
-    dedup: bool = True
+
+
+class AgainRequest(SearchOptions):
+    """Search again with the stored embedding of a history entry (no upload, no model run)."""
+
+    history_id: str
+
+
+class UrlRequest(SearchOptions):
+    """Search with an image the server fetches from a web address."""
+
+    url: str = Field(max_length=4096, description="http or https address of an image")
+
+
+class TierInfo(BaseModel):
+    name: str
+    description: str
+
+
+class PageConfig(BaseModel):
+    """What the page needs to know: limits, defaults and tier names, from the server."""
+
+    ok: bool = True
+    topk_min: int = TOPK_MIN
+    topk_max: int = TOPK_MAX
+    topk_default: int = TOPK_DEFAULT
+    offset_max: int = OFFSET_MAX
+    offset_max_dedup: int = OFFSET_MAX_DEDUP
+    max_upload_bytes: int
+    tier_names: list[str] = Field(description="best first")
+    tier_policies: list[TierInfo]
+    tier_policy_default: str
+    absolute_thresholds: list[float] = Field(description="minimum score of Perfect, Excellent, Good under the absolute policy")
+    url_queries: bool = Field(description="POST /api/search/url is available")
 
 
 class Stats(BaseModel):

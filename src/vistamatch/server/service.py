@@ -30,6 +30,7 @@ from .turns import ModelTurns
 
 if TYPE_CHECKING:
     from ..search import SearchEngine, SearchResult
+    from .schemas import SearchOptions
 
 Thumbnail = bytes | None  # WebP bytes of the query, None when it could not be made
 
@@ -63,6 +64,10 @@ class LoadedEngine:
         self.gallery_size = index.size
 
 
+class StaleQuery(VistaMatchError):
+    """A stored query embedding from other weights than the loaded ones (answered 409)."""
+
+
 class ServiceUnavailable(VistaMatchError):
     """The model or index could not be loaded; searches answer 503 with this message."""
 
@@ -81,6 +86,7 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         start = time.perf_counter()
         _build(settings, spec, embedder, paths, progress)
         build_seconds = time.perf_counter() - start
+    _grow_structure(settings, paths)
     return open_loaded(settings, spec, embedder, build_seconds=build_seconds)
 
 
@@ -123,6 +129,20 @@ def open_loaded(settings: Settings, spec, embedder, *, build_seconds=None, lock:
         store_description=index.store_description,
         **({"lock": lock} if lock is not None else {}),
     )
+
+
+def _grow_structure(settings: Settings, paths) -> None:
+    """An index of the original project (no manifest) gets its approximate structure (a writer's job)."""
+    from ..index.files import LockTimeout
+    from ..index.store import grow_structure
+
+    try:
+        done = grow_structure(paths, settings.store, lock_timeout=settings.index_lock_timeout)
+    except LockTimeout as exc:  # another writer: it grows it, or the next start does
+        log.warning("%s", exc)
+    else:
+        if done:
+            log.info("%s", done)
 
 
 def usable_index(paths) -> bool:
@@ -230,17 +250,27 @@ class SearchService:
         except Exception as exc:
             raise ServiceUnavailable(f"the search engine is not available: {exc}") from exc
 
-    async def search(self, data: bytes, *, name: str, topk: int, dedup: bool, thumb_size: int) -> tuple["SearchResult", Thumbnail]:
+    async def search(self, data: bytes, *, name: str, options: "SearchOptions", thumb_size: int) -> tuple["SearchResult", Thumbnail]:
         """Search with uploaded image bytes; also the query's thumbnail. Raises ImageLoadError for a bad image."""
         loaded = await self.wait_loaded()
-        return self._counted(await run_in_threadpool(_search_image, loaded, data, name, topk, dedup, thumb_size))
+        return self._counted(await run_in_threadpool(_search_image, loaded, data, name, options, thumb_size))
 
     async def search_gallery_image(
-        self, relative: str, file: Path, *, topk: int, dedup: bool, thumb_size: int
+        self, relative: str, file: Path, *, options: "SearchOptions", thumb_size: int
     ) -> tuple["SearchResult", Thumbnail]:
         """Search with a gallery image: its stored embedding if indexed, else the file itself."""
         loaded = await self.wait_loaded()
-        return self._counted(await run_in_threadpool(_search_gallery_image, loaded, relative, file, topk, dedup, thumb_size))
+        return self._counted(await run_in_threadpool(_search_gallery_image, loaded, relative, file, options, thumb_size))
+
+    async def search_vector(self, vector, *, model: str | None, options: "SearchOptions") -> "SearchResult":
+        """Search with a stored query embedding made by weights `model` (a fingerprint; None: not recorded).
+        No model run, so no lock. Another model's embedding is refused: its scores would mean nothing."""
+        loaded = await self.wait_loaded()
+        if len(vector) != loaded.dim or (model is not None and loaded.fingerprint is not None and model != loaded.fingerprint):
+            raise StaleQuery("this search was made with other weights than the index now uses: search with the image again")
+        result = await run_in_threadpool(loaded.engine.search_vector, vector, **_engine_options(options))
+        result.timing_ms = {"preprocess": 0.0, "embed": 0.0, **result.timing_ms}
+        return self._counted((result, None))[0]
 
     def _counted(self, searched: tuple["SearchResult", Thumbnail]) -> tuple["SearchResult", Thumbnail]:
         with self._count_lock:
@@ -248,23 +278,27 @@ class SearchService:
         return searched
 
 
+def _engine_options(options: "SearchOptions") -> dict:
+    return {"topk": options.topk, "dedup": options.dedup, "tier_policy": options.tiers, "offset": options.offset}
+
+
 def _search_image(
-    loaded: LoadedEngine, source: bytes | Path, name: str, topk: int, dedup: bool, thumb_size: int
+    loaded: LoadedEngine, source: bytes | Path, name: str, options: "SearchOptions", thumb_size: int
 ) -> tuple["SearchResult", Thumbnail]:
     engine = loaded.engine
     # The one decode of this request; no model run, so outside the lock.
     query = engine.prepare(source, name=name, also=partial(_query_thumbnail, size=thumb_size, name=name, budget=engine.decode_budget))
     with loaded.lock:
-        return engine.search_prepared(query, topk=topk, dedup=dedup), query.also
+        return engine.search_prepared(query, **_engine_options(options)), query.also
 
 
 def _search_gallery_image(
-    loaded: LoadedEngine, relative: str, file: Path, topk: int, dedup: bool, thumb_size: int
+    loaded: LoadedEngine, relative: str, file: Path, options: "SearchOptions", thumb_size: int
 ) -> tuple["SearchResult", Thumbnail]:
     engine = loaded.engine
     if not (engine.index.relative_paths == relative).any():  # e.g. added after the index was built
-        return _search_image(loaded, file, relative, topk, dedup, thumb_size)
-    result = engine.search_similar(relative, topk=topk, dedup=dedup)  # no model run: no lock needed
+        return _search_image(loaded, file, relative, options, thumb_size)
+    result = engine.search_similar(relative, **_engine_options(options))  # no model run: no lock needed
     result.timing_ms = {"preprocess": 0.0, "embed": 0.0, **result.timing_ms}
     return result, _query_thumbnail(file, thumb_size, relative, engine.decode_budget)
 

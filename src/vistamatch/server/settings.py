@@ -48,6 +48,7 @@ class Settings:
     watch_debounce_seconds: float = 1.0  # quiet time after the last change before an update starts
     commit_seconds: float = 10.0  # a background build commits what it has embedded this often
     store: str = "auto"  # vector store to build and search with: auto, exact or ann ($VISTAMATCH_STORE)
+    url_allow_private: bool = False  # query by URL may fetch loopback, private and link-local addresses
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -81,6 +82,7 @@ class Settings:
             watch=_env_flag("VISTAMATCH_WATCH", "0"),
             watch_poll=_env_flag("VISTAMATCH_WATCH_POLL", "0"),
             store=defaults.store_kind(),
+            url_allow_private=os.environ.get("VISTAMATCH_URL_ALLOW_PRIVATE", "0").lower() in ("1", "true", "yes"),
         )
         values.update(overrides)
         if values["thumbs_dir"] is None:  # with the index (index/location.py): .thumbs/ beside the features

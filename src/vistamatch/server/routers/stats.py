@@ -1,11 +1,12 @@
-"""GET /api/stats and GET /api/health."""
+"""GET /api/stats, GET /api/health and GET /api/config (what the page takes from the server)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from ..schemas import Health, Stats
+from ...search.tiers import ABSOLUTE_THRESHOLDS, TIER_NAMES
+from ..schemas import Health, PageConfig, Stats
 from ..state import State
 
 router = APIRouter(prefix="/api", tags=["stats"])
@@ -45,3 +46,22 @@ async def stats(state: State) -> dict:
 @router.get("/health", response_model=Health)
 async def health(state: State) -> dict:
     return {"ready": state.service.ready}
+
+
+TIER_POLICY_TEXT = {
+    "quantile": "by rank in this list: the top 10 % Perfect, the next 20 % Excellent, the next 30 % Good, the rest Just-so-so",
+    "absolute": "by score: Perfect from {0:.2f}, Excellent from {1:.2f}, Good from {2:.2f}, below that Just-so-so",
+}
+
+
+@router.get("/config", response_model=PageConfig)
+async def config(state: State) -> dict:
+    """Limits, defaults and tier names for clients (the page reads these instead of copies of its own)."""
+    return {
+        "max_upload_bytes": state.settings.max_upload_bytes,
+        "tier_names": list(TIER_NAMES),
+        "tier_policies": [{"name": name, "description": text.format(*ABSOLUTE_THRESHOLDS)} for name, text in TIER_POLICY_TEXT.items()],
+        "tier_policy_default": "quantile",
+        "absolute_thresholds": list(ABSOLUTE_THRESHOLDS),
+        "url_queries": True,
+    }
