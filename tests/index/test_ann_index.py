@@ -219,14 +219,20 @@ def test_a_mismatched_or_damaged_structure_is_searched_exactly_with_a_warning(cl
     assert not open_strict(paths).store.exact
 
 
+def serve_with_a_stand_in_model(monkeypatch):
+    """load_engine's embedder, whatever the weights file: the pixel-statistics stand-in the index was built with."""
+    from vistamatch.embed.numpy_embedder import NumpyEmbedder
+
+    stand_in = PixelStatsModel()
+    stand_in.backend = "numpy"
+    monkeypatch.setattr(NumpyEmbedder, "from_weights", classmethod(lambda cls, *a, **kw: cls(stand_in)))
+
+
 def test_info_and_stats_show_the_store_and_its_measured_recall(clustered, tmp_path, capsys, monkeypatch, tiny_weights):
-    from vistamatch import model as model_module
     from vistamatch.server import Settings, create_app, load_engine
 
     paths = IndexPaths.in_dir(tmp_path / "idx")
-    stand_in = PixelStatsModel()
-    stand_in.backend = "numpy"
-    monkeypatch.setattr(model_module, "load_model", lambda *a, **kw: stand_in)
+    serve_with_a_stand_in_model(monkeypatch)
     monkeypatch.setenv("VISTAMATCH_STORE", "ann")
     assert Settings.from_env().store == "ann"
     settings = Settings.for_folder(clustered, paths.features.parent, tiny_weights, history_path=tmp_path / "h.json", store="ann")
@@ -283,7 +289,6 @@ def make_original(paths: IndexPaths) -> np.ndarray:
 
 
 def test_an_original_index_grows_its_structure_beside_it_on_a_writers_first_open(clustered, tmp_path, monkeypatch, tiny_weights):
-    from vistamatch import model as model_module
     from vistamatch.server import Settings, load_engine
 
     paths = IndexPaths.in_dir(tmp_path / "idx")
@@ -293,9 +298,7 @@ def test_an_original_index_grows_its_structure_beside_it_on_a_writers_first_open
     with pytest.warns(UserWarning, match="no manifest"):
         assert open_index(paths, store="ann").store.exact  # a reader writes nothing
     assert not paths.structure.exists()
-    stand_in = PixelStatsModel()
-    stand_in.backend = "numpy"
-    monkeypatch.setattr(model_module, "load_model", lambda *a, **kw: stand_in)
+    serve_with_a_stand_in_model(monkeypatch)
     settings = Settings.for_folder(clustered, paths.features.parent, tiny_weights, history_path=tmp_path / "h.json", store="ann")
     loaded = load_engine(replace(settings, update_index=False))  # serve --no-update: a writer
     line = "approximate: 100.0 % of exact top-5, measured on 160 of your images"

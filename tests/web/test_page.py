@@ -292,6 +292,20 @@ def test_a_bad_file_shows_a_clear_error(page: Page, query_jpeg, name, content, m
     expect(page.get_by_test_id("search-btn")).to_be_enabled()
 
 
+def test_an_approximate_store_shows_its_measured_recall(page: Page):
+    expect(page.get_by_test_id("gallery-info")).to_contain_text("images")
+    expect(page.get_by_test_id("gallery-info")).not_to_contain_text("approximate")  # the test index is exact
+    line = "approximate: 99.7 % of exact top-50, measured on 1,000 of your images"
+
+    def as_if_approximate(route):
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "store": "ann", "store_description": line})
+
+    page.route("**/api/stats", as_if_approximate)
+    page.reload()
+    expect(page.get_by_test_id("gallery-info")).to_contain_text(line)
+
+
 def test_a_file_over_the_upload_limit_is_refused(page: Page, oversized_png):
     expect(page.get_by_test_id("gallery-info")).to_contain_text("images")  # stats, with the limit, loaded
     page.get_by_test_id("file-input").set_input_files(oversized_png)

@@ -12,6 +12,7 @@ async function loadGalleryInfo() {
     const parts = [];
     if (typeof stats.gallery_size === "number") parts.push(plural(stats.gallery_size, "image", "images"));
     if (typeof stats.dim === "number") parts.push(`${stats.dim}-d`);
+    if (stats.store === "ann" && stats.store_description) parts.push(stats.store_description); // how exact the fast answer is
     if (typeof stats.searches_served === "number") parts.push(`${plural(stats.searches_served, "search", "searches")} served`);
     if (!stats.ready) {
       parts.push(stats.load_error ? "not ready" : "loading…");
