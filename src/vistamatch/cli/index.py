@@ -15,6 +15,8 @@ from .options import (
     add_index_arguments,
     add_store_argument,
     add_weights_argument,
+    given_gallery,
+    index_location,
     cli_embedder_spec,
     index_paths,
     open_cli_index,
@@ -24,7 +26,8 @@ from .options import (
 
 INDEX_EXAMPLE = """\
 examples:
-  vistamatch index ./gallery_images
+  vistamatch index ./gallery_images              # index in ./gallery_images/.vistamatch/
+  vistamatch index                               # the original layout: gallery_images/ -> ./gallery_features.npy
   vistamatch index ./photos --weights vit-dinov2-base.npz --features idx/f.npy --mapping idx/m.npy --manifest idx/m.json
   vistamatch index ./photos --device cuda --dtype bfloat16
   vistamatch index /shared/photos --engine ray --ray-address ray://head:10001 --device auto
@@ -34,6 +37,7 @@ A second run embeds only new or changed files; an interrupted run continues wher
 
 INFO_EXAMPLE = """\
 example:
+  vistamatch info --gallery ~/Photos
   vistamatch info --features gallery_features.npy"""
 
 
@@ -45,7 +49,8 @@ def register(subparsers) -> None:
         epilog=INDEX_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("gallery", nargs="?", type=Path, metavar="GALLERY_DIR", help="image folder (default: $GALLERY_DIR or gallery_images)")
+    p.add_argument("gallery_dir", nargs="?", type=Path, metavar="GALLERY_DIR", help="image folder (default: $GALLERY_DIR or gallery_images)")
+    p.add_argument("--gallery", type=Path, help="the same as GALLERY_DIR")
     add_weights_argument(p)
     add_embedder_arguments(p)
     add_index_arguments(p)
@@ -70,12 +75,13 @@ def register(subparsers) -> None:
         epilog=INFO_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    q.add_argument("--gallery", type=Path, help="describe this gallery's own index (GALLERY/.vistamatch/)")
     add_index_arguments(q)
     q.set_defaults(func=run_info)
 
 
 def run_index(args: argparse.Namespace) -> int:
-    gallery = args.gallery or defaults.gallery_dir()
+    gallery = given_gallery(args) or defaults.gallery_dir()
     options = {"shard_files": args.shard_files} if args.engine == "ray" and args.shard_files else {}
     if args.engine == "local":
         options["workers"] = args.workers
@@ -99,11 +105,13 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    location = index_location(args)
     index = open_cli_index(args)
     m = index.manifest
     paths = index.paths
     lines = [
         f"index:      {paths.features}, {paths.mapping}, {paths.manifest if m else '(no manifest)'}",
+        f"because:    {location.rule}",
         f"gallery:    {index.gallery_dir or 'unknown'}",
         f"images:     {index.size}",
         f"dimension:  {index.dim}",
@@ -116,6 +124,7 @@ def run_info(args: argparse.Namespace) -> int:
             f"weights:    {m.model_fingerprint}",
             f"preprocess: {', '.join(f'{k}={v}' for k, v in m.preprocess.items())}",
             f"built:      {m.built_at} (in {m.build_seconds:.1f} s)",
+            *([f"partial:    {index.size} of {index.size + m.pending} indexed (a build is running or was interrupted)"] if m.pending else []),
             f"skipped:    {len(m.skipped)}",
             *(f"  {f.path}: {f.reason}" for f in m.skipped),
         ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import defaults
 from ..index import IndexPaths, open_index
+from ..index.location import IndexLocation, locate_index
 
 
 def positive_int(text: str) -> int:
@@ -43,7 +44,9 @@ def add_heads_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("index files (defaults: the original layout, or $GALLERY_FEATURES_PATH etc.)")
+    group = parser.add_argument_group(
+        "index files (default: $GALLERY_FEATURES_PATH etc., else GALLERY/.vistamatch/ when a gallery is given, else the current folder)"
+    )
     group.add_argument("--features", type=Path, help="features .npy (default gallery_features.npy)")
     group.add_argument("--mapping", type=Path, help="mapping .npy (default gallery_mapping.npy)")
     group.add_argument("--manifest", type=Path, help="manifest .json (default: beside the features)")
@@ -73,12 +76,18 @@ def add_follow_links_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def given_gallery(args: argparse.Namespace) -> Path | None:
+    """The gallery folder given on the command line (``--gallery DIR`` or ``index DIR``), if any."""
+    return getattr(args, "gallery", None) or getattr(args, "gallery_dir", None)
+
+
+def index_location(args: argparse.Namespace) -> IndexLocation:
+    """The index files of this command, by the one rule of ``index/location.py``."""
+    return locate_index(given_gallery(args), features=args.features, mapping=args.mapping, manifest=args.manifest)
+
+
 def index_paths(args: argparse.Namespace) -> IndexPaths:
-    """Each given option, else the default layout; the manifest goes beside a given --features file."""
-    default = IndexPaths.from_defaults()
-    features = args.features or default.features
-    manifest = args.manifest or (features.with_name("gallery_manifest.json") if args.features else default.manifest)
-    return IndexPaths(features, args.mapping or default.mapping, manifest)
+    return index_location(args).paths
 
 
 def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:

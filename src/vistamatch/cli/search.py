@@ -115,6 +115,8 @@ def format_table(result: SearchResult, engine: SearchEngine) -> str:
         f"{t['total']:.0f} ms (preprocess {t['preprocess']:.0f}, embed {t['embed']:.0f}, "
         f"search {t['search']:.1f}, dedup {t['dedup_filter']:.1f})"
     )
+    if result.partial:
+        lines.append(f"{result.partial['message']} (the index is still being built)")
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -14,14 +15,19 @@ from .options import (
     add_index_arguments,
     add_store_argument,
     add_weights_argument,
-    index_paths,
+    index_location,
     positive_int,
 )
 
 EXAMPLE = """\
 examples:
-  vistamatch serve --gallery ./gallery_images
-  vistamatch serve --gallery ~/Photos --port 8080 --weights vit-dinov2-base.npz --features idx/f.npy
+  vistamatch serve --gallery ~/Photos          # index in ~/Photos/.vistamatch/, kept up to date while serving
+  vistamatch serve --gallery /mnt/nas/photos --poll
+  vistamatch serve --gallery ./gallery_images --port 8080 --weights vit-dinov2-base.npz --features idx/f.npy
+
+The gallery is indexed in the background (searchable from its first commit, results say
+"partial: k of n indexed" meanwhile) and watched: new, changed and deleted photos are picked up
+within seconds (GET /api/index tells the progress). --no-watch builds first, then serves as it is.
 
 Binds 127.0.0.1 (this machine only) unless --host says otherwise. The environment variables of the
 original project (GALLERY_DIR, WEIGHTS_PATH, GALLERY_FEATURES_PATH, GALLERY_MAPPING_PATH, HISTORY_PATH,
@@ -43,7 +49,9 @@ def register(subparsers) -> None:
     add_embedder_arguments(p)
     add_index_arguments(p)
     p.add_argument("--history", type=Path, help="history file (default: $HISTORY_PATH or search_history.json)")
-    p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing or its manifest is broken)")
+    p.add_argument("--no-update", action="store_true", help="serve the index as it is (still built if missing or its manifest is broken); implies --no-watch")
+    p.add_argument("--no-watch", action="store_true", help="build or update the index first, then serve it without following the gallery")
+    p.add_argument("--poll", action="store_true", default=None, help="watch by polling (network drives) instead of file events (also $VISTAMATCH_WATCH_POLL=1)")
     add_follow_links_argument(p)
     add_store_argument(p, "to build and search with")
     p.add_argument("--max-upload-mb", type=float, help="largest accepted upload in MB (default 20)")
@@ -65,6 +73,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..server import Settings, create_app, load_engine
+    from ..server.service import load_settings_embedder
     from ..server.settings import MB
     from ..server.timeouts import server_options
 
@@ -73,18 +82,24 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, args.host, *args.allowed_host))
     if not settings.gallery_dir.is_dir():
         raise VistaMatchError(f"gallery folder not found: {settings.gallery_dir}")
-    print(f"loading the weights and the index of {settings.gallery_dir} ...", file=sys.stderr)
-    loaded = load_engine(settings, progress=not args.quiet)
-    print(f"serving {loaded.gallery_size} images on http://{args.host}:{args.port} (API docs: /docs)", file=sys.stderr)
+    if settings.watch:
+        model = load_settings_embedder(settings)  # bad weights fail here, before serving
+        print(f"serving on http://{args.host}:{args.port}; indexing {settings.gallery_dir} in the background (progress: /api/index)", file=sys.stderr)
+        app = create_app(settings, model=model)
+    else:
+        print(f"loading the weights and the index of {settings.gallery_dir} ...", file=sys.stderr)
+        loaded = load_engine(settings, progress=not args.quiet)
+        print(f"serving {loaded.gallery_size} images on http://{args.host}:{args.port} (API docs: /docs)", file=sys.stderr)
+        app = create_app(settings, engine=loaded)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}: others on the network can search and see the gallery", file=sys.stderr)
-    app = create_app(settings, engine=loaded)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info", **server_options(settings))
     return 0
 
 
 def _overrides(args: argparse.Namespace, mb: int) -> dict:
-    paths = index_paths(args)  # the same defaults as `vistamatch index`
+    location = index_location(args)  # the same rule as `vistamatch index`
+    paths = location.paths
     given = {
         "gallery_dir": args.gallery,
         "weights": args.weights,
@@ -95,7 +110,9 @@ def _overrides(args: argparse.Namespace, mb: int) -> dict:
         "features_path": paths.features,
         "mapping_path": paths.mapping,
         "manifest_path": paths.manifest,
-        "history_path": args.history,
+        "history_path": args.history or (None if os.environ.get("HISTORY_PATH") else location.history),
+        "watch": not (args.no_watch or args.no_update),
+        "watch_poll": args.poll,
         "max_upload_bytes": int(args.max_upload_mb * mb) if args.max_upload_mb else None,
         "cors_origins": tuple(args.cors_origin) or None,
         "update_index": False if args.no_update else None,

@@ -14,9 +14,9 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -93,6 +93,17 @@ class BuildReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class BuildProgress:
+    """Where a running build stands, given to ``on_progress`` after each model call and each commit."""
+
+    done: int  # files settled so far: unchanged, read and embedded (or skipped)
+    total: int  # files found in the gallery
+    embedded: int  # contents run through the model so far
+    seconds: float  # since reading began
+    committed: bool = False  # a partial commit (see ``commit_seconds``) has just landed
+
+
 def build_index(
     gallery_dir: str | os.PathLike,
     embedder: Embedder,
@@ -105,6 +116,8 @@ def build_index(
     checkpoint_seconds: float = CHECKPOINT_SECONDS,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
+    commit_seconds: float | None = None,
+    on_progress: Callable[[BuildProgress], None] | None = None,
     store: str = "auto",
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
@@ -116,6 +129,11 @@ def build_index(
     the index and this one disagrees with its rows. Only regular files are read; symlinks leading
     outside the gallery are skipped unless ``follow_outside_links``. ``store`` ("auto", "exact" or
     "ann") is the vector store kind to build (see ``store.plan_store``).
+
+    With ``commit_seconds``, what is embedded so far is also committed every that many seconds (the
+    files not read yet keep their previous rows, new ones are left out and counted in the manifest's
+    ``pending``; the store of such a commit is the exact scan), so readers can search a large first
+    build while it runs. ``on_progress`` gets a ``BuildProgress`` after each model call and commit.
     """
     with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store) as plan:
         workers = workers or min(8, os.cpu_count() or 2)
@@ -123,16 +141,32 @@ def build_index(
         t0 = time.perf_counter()
         batches = FileEmbedder(plan.embedder, batch_size, checkpoint, checkpoint_seconds)
         claims = Claims([*plan.previous.row_of_hash, *resumed])
+        partial = _PartialCommits(plan, resumed, commit_seconds)
+        finished = 0  # of plan.to_read
+
+        def report_progress(committed: bool) -> None:
+            if on_progress is not None:
+                done = len(plan.files) - len(plan.to_read) + finished
+                on_progress(BuildProgress(done, len(plan.files), len(batches.vectors), time.perf_counter() - t0, committed))
+
         with tqdm(total=len(plan.to_read), unit="img", desc="indexing", disable=not progress, smoothing=0.05) as bar:
+
+            def done(n: int) -> None:
+                nonlocal finished
+                bar.update(n)
+                finished += n
+                report_progress(partial.maybe_commit(batches))
+
             try:
-                decoded = batches.run(plan.to_read, plan.preprocess, claims, workers, bar.update)
+                decoded = batches.run(plan.to_read, plan.preprocess, claims, workers, done)
             except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
                 checkpoint.flush()
                 raise
         plan.report.embed_seconds = time.perf_counter() - t0
         plan.report.embedded = len(batches.vectors)
-        finish_build(plan, decoded, batches.failed, resumed, batches.vectors)
+        finish_build(plan, decoded, batches.failed, resumed, batches.vectors, rows_on_disk_changed=partial.commits > 0)
         checkpoint.remove()
+        report_progress(plan.report.written or partial.commits > 0)
     return plan.report
 
 
@@ -194,12 +228,15 @@ def planned_build(gallery_dir, embedder, paths: IndexPaths, preprocess, lock_tim
     report.seconds = time.perf_counter() - started
 
 
-def finish_build(plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str], resumed: dict, fresh: dict) -> None:
+def finish_build(
+    plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str], resumed: dict, fresh: dict, *, rows_on_disk_changed: bool = False
+) -> None:
     """Records for the files read, the report's counts, and the commit (under the plan's lock).
 
     decoded: one per file of ``plan.to_read`` (pixels dropped); failed: content hash -> why it
     could not be embedded; resumed / fresh: content hash -> (D,) vector, from an interrupted
-    build's saved work / embedded in this one."""
+    build's saved work / embedded in this one; rows_on_disk_changed: partial commits replaced the
+    previous rows (see ``_PartialCommits``)."""
     report, previous, records = plan.report, plan.previous, plan.records
     _classify(decoded, previous, failed, records, report)
     report.removed = sorted(set(previous.records) - set(records))
@@ -211,7 +248,14 @@ def finish_build(plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str]
     report.duplicates = len(indexed) - len({r.hash for r in indexed})
     report.resumed = len({r.hash for r in indexed} & set(resumed) - set(previous.row_of_hash))
 
-    manifest = Manifest(
+    manifest = _manifest(plan, ordered)
+    fresh = {**resumed, **fresh}
+    report.written = _write(plan.index_files, manifest, indexed, previous, fresh, plan.store, rows_on_disk_changed=rows_on_disk_changed)
+    report.store = manifest.store
+
+
+def _manifest(plan: BuildPlan, ordered: list[FileRecord], pending: int = 0) -> Manifest:
+    return Manifest(
         model_fingerprint=plan.meta["model_fingerprint"],
         preprocess=plan.meta["preprocess"],
         dim=plan.meta["dim"],
@@ -220,9 +264,62 @@ def finish_build(plan: BuildPlan, decoded: list[Decoded], failed: dict[str, str]
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=time.perf_counter() - plan.started,
         embedder=embedder_key(plan.embedder),
+        pending=pending,
     )
-    report.written = _write(plan.index_files, manifest, indexed, previous, {**resumed, **fresh}, plan.store)
-    report.store = manifest.store
+
+
+def _record_of(d: Decoded, failed: dict[str, str]) -> FileRecord:
+    f = d.file
+    if d.digest is None:
+        return FileRecord(f.path, d.size, f.mtime_ns, None, SKIPPED, d.error)
+    if d.digest in failed:
+        return FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, failed[d.digest])
+    return FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)  # embedded now, before, or in an interrupted build
+
+
+COMMIT_STRETCH = 10  # partial commits are at least this many times their own duration apart
+
+
+class _PartialCommits:
+    """Commits what a running build has embedded so far, every ``seconds`` (None: never)."""
+
+    def __init__(self, plan: BuildPlan, resumed: dict, seconds: float | None):
+        self.plan, self.resumed, self.seconds = plan, resumed, seconds
+        self.last = time.perf_counter()
+        self.commits = 0
+        self.last_duration = 0.0
+        self._ready_at_last = 0
+
+    def maybe_commit(self, batches: FileEmbedder) -> bool:
+        """Commit now if the interval has passed and more files are ready; returns whether it did.
+
+        The interval is ``seconds``, or COMMIT_STRETCH times the last commit's duration if longer:
+        each commit rewrites every row so far, and this keeps that under a tenth of the build's time.
+        """
+        if self.seconds is None or time.perf_counter() - self.last < max(self.seconds, COMMIT_STRETCH * self.last_duration):
+            return False
+        self.last = time.perf_counter()
+        plan, failed = self.plan, batches.failed
+        fresh = {**self.resumed, **batches.vectors}
+        usable = fresh.keys() | plan.previous.row_of_hash.keys()
+        ready = {d.file.path: _record_of(d, failed) for d in batches.decoded if d.digest is None or d.digest in failed or d.digest in usable}
+        if len(ready) <= self._ready_at_last:
+            return False
+        ordered, pending = [], 0
+        for f in plan.files:
+            rec = plan.records.get(f.path) or ready.get(f.path)
+            if rec is None:
+                pending += 1
+                rec = plan.previous.records.get(f.path)  # read later; its old rows meanwhile, if any
+            if rec is not None:
+                ordered.append(rec)
+        manifest = _manifest(plan, ordered, pending)
+        indexed = [r for r in ordered if r.status == INDEXED]
+        _write(plan.index_files, manifest, indexed, plan.previous, fresh, "exact", rows_on_disk_changed=True)  # the final commit plans the store
+        self._ready_at_last = len(ready)
+        self.commits += 1
+        self.last_duration = time.perf_counter() - self.last
+        return True
 
 
 class FileEmbedder:
@@ -238,17 +335,18 @@ class FileEmbedder:
         self.last_flush = time.monotonic()
         self.vectors: dict[str, np.ndarray] = {}  # content hash -> (D,) unit vector
         self.failed: dict[str, str] = {}  # content hash -> reason
+        self.decoded: list[Decoded] = []  # files read by ``run`` so far (pixels dropped)
 
     def run(self, files, preprocess: PreprocessConfig, claims: Claims, workers: int, done=lambda n: None) -> list[Decoded]:
         """Every file read (hashed, decoded in ``workers`` threads) and embedded; one Decoded each
         (pixels dropped). ``done(n)``: n more files finished (a progress bar)."""
-        decoded: list[Decoded] = []
+        self.decoded = []  # so far: what a partial commit can use (build_index's commit_seconds)
         prefetch = max(2 * self.batch_size, 4 * workers)
         for d in decode_ahead(files, preprocess, claims, workers=workers, prefetch=prefetch):
-            decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
+            self.decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
             done(self.add(d))
         done(self.finish())
-        return decoded
+        return self.decoded
 
     def add(self, d: Decoded) -> int:
         """Take one decoded file; returns how many files are finished (for the progress bar)."""
@@ -279,12 +377,7 @@ def _classify(decoded, previous: PreviousIndex, failed: dict[str, str], records,
     """Records for the files read in this build, and the added/changed/unchanged/reused counts."""
     for d in decoded:
         f = d.file
-        if d.digest is None:
-            rec = FileRecord(f.path, d.size, f.mtime_ns, None, SKIPPED, d.error)
-        elif d.digest in failed:
-            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, SKIPPED, failed[d.digest])
-        else:  # embedded now, before, or in an interrupted build
-            rec = FileRecord(f.path, d.size, f.mtime_ns, d.digest, INDEXED)
+        rec = _record_of(d, failed)
         records[f.path] = rec
         old = previous.records.get(f.path)
         if old is not None and (old.hash, old.status) == (rec.hash, rec.status):
@@ -295,12 +388,24 @@ def _classify(decoded, previous: PreviousIndex, failed: dict[str, str], records,
             report.reused += 1
 
 
-def _write(files: IndexFiles, manifest: Manifest, indexed: list[FileRecord], previous: PreviousIndex, fresh, store: str) -> bool:
-    """Commit the new index; only the manifest (and store) when the rows did not change. Returns whether rows were written."""
+def _write(
+    files: IndexFiles,
+    manifest: Manifest,
+    indexed: list[FileRecord],
+    previous: PreviousIndex,
+    fresh,
+    store: str,
+    *,
+    rows_on_disk_changed: bool = False,
+) -> bool:
+    """Commit the new index; only the manifest (and store) when the rows did not change. Returns whether rows were written.
+
+    ``rows_on_disk_changed``: a partial commit replaced the previous rows, so they are written whatever.
+    """
     order = [(r.path, r.hash) for r in indexed]
     old = previous.manifest
     before = previous.exact_store()
-    if old is not None and order == previous.order:
+    if old is not None and order == previous.order and not rows_on_disk_changed:
         plan = plan_store(store, before, (previous.structure, before), old.store, None)
         manifest.store = plan.store
         if old.files != manifest.files or old.store != plan.store:  # e.g. touched files: same rows, new mtimes

@@ -73,6 +73,7 @@ class ManifestSummary:
     skipped: list[SkippedFile]
     generation: int = 0  # of the commit that wrote this manifest (0: written before generations)
     rows: dict[str, Any] | None = None  # token and sizes of the features and mapping it describes
+    pending: int = 0  # files found but not read yet: a partial commit of a build still running
     embedder: dict[str, str] | None = None  # name and dtype of the embedder (None: before embedders, numpy)
     store: dict[str, Any] | None = None  # the vector store built: kind, lists, effort, recall, note (index/store.py)
 
@@ -98,6 +99,7 @@ class Manifest:
     normalized: bool = True  # rows of the features file have unit length
     generation: int = 0  # set by the commit (files.IndexFiles.commit)
     rows: dict[str, Any] | None = None  # set by the commit: token and sizes of the features and mapping
+    pending: int = 0  # files found but not read yet (a partial commit, see build_index's commit_seconds)
     embedder: dict[str, str] | None = None  # embed.embedder_key of the embedder that computed the rows
     store: dict[str, Any] | None = None  # set by the build (index/store.py); its "size" by the commit
 
@@ -125,6 +127,7 @@ class Manifest:
             "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
             "generation": self.generation,
             "rows": self.rows,
+            "pending": self.pending,
             "store": self.store,
         }
 
@@ -187,6 +190,7 @@ def _header_fields(d: dict[str, Any]) -> dict[str, Any]:
         normalized=_typed(d, "normalized", bool, True),
         generation=_typed(d, "generation", int, 0),
         rows=rows,
+        pending=_typed(d, "pending", int, 0),
         embedder=_typed(d, "embedder", (dict, type(None)), None),
         store=_typed(d, "store", (dict, type(None)), None),
     )

@@ -46,6 +46,11 @@ class IndexPaths:
         return self.features.with_name(self.features.stem + ".partial.lock")
 
     @property
+    def thumbs_dir(self) -> Path:
+        """The server's thumbnail cache of this index's gallery, beside the features (unless $VISTAMATCH_THUMBS_DIR)."""
+        return self.features.with_name(".thumbs")
+
+    @property
     def structure(self) -> Path:
         """The approximate store's structure (search/ann.py), beside the features; committed with them."""
         return self.features.with_name(self.features.stem + ".ivf")

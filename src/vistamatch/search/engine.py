@@ -125,6 +125,7 @@ class SearchEngine:
             tier_thresholds=self.tier_thresholds,
         )
         result.timing_ms["total"] = (time.perf_counter() - t0) * 1e3
+        result.pending = self.index.manifest.pending if self.index.manifest else 0
         result.query_vector = vector
         return result.page(offset) if offset else result
 

@@ -60,6 +60,15 @@ class SearchResult:
     gallery_size: int
     tier_policy: str = "quantile"
     timing_ms: dict[str, float] = field(default_factory=dict)  # preprocess, embed, search, dedup_filter, total
+    pending: int = 0  # gallery files not indexed yet (a first build still running): the results are partial
+
+    @property
+    def partial(self) -> dict[str, Any] | None:
+        """{indexed, total, message} while the index is partial, else None."""
+        if not self.pending:
+            return None
+        total = self.gallery_size + self.pending
+        return {"indexed": self.gallery_size, "total": total, "message": f"partial: {self.gallery_size} of {total} indexed"}
     offset: int = 0  # results before this rank are left out (a later page)
     query_vector: np.ndarray | None = field(default=None, repr=False)  # (D,) unit query, to search again
 
@@ -76,6 +85,7 @@ class SearchResult:
             timing_ms=self.timing_ms,
             offset=offset,
             query_vector=self.query_vector,
+            pending=self.pending,
         )
 
     @property
@@ -99,4 +109,5 @@ class SearchResult:
             "tiers": [t.to_dict() for t in self.tiers],
             "timing_ms": {k: round(v, 3) for k, v in self.timing_ms.items()},
             "gallery_size": self.gallery_size,
+            **({"partial": self.partial} if self.pending else {}),
         }

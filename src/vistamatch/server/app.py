@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,7 +15,7 @@ from .errors import install_error_handlers
 from .history import HistoryStore
 from .methods import MethodsMiddleware
 from .paths import GalleryPaths
-from .routers import duplicates, gallery, history, pages, search, stats
+from .routers import duplicates, gallery, history, index_state, pages, search, stats
 from .routers.pages import STATIC_DIR
 from .security import RequestGuard, SecurityHeaders
 from .service import LoadedEngine, SearchService, load_engine
@@ -22,14 +23,24 @@ from .settings import Settings
 from .state import AppState
 from .thumbs import ThumbnailCache
 from .timeouts import BodyTimeoutMiddleware
+from .updater import IndexUpdater
 from .upload_limit import UploadLimitMiddleware
 
 
-def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None = None) -> FastAPI:
-    """The web app. Without `engine`, the model and index load in the background at start-up."""
+def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None = None, model=None) -> FastAPI:
+    """The web app. Without `engine`, the model and index load in the background at start-up.
+
+    With ``settings.watch`` (and no `engine`), the index is built in the background, searchable from its
+    first partial commit, and kept up to date with the gallery (``updater.py``); ``model``: (weights
+    path, model) already loaded for it.
+    """
     settings = settings or Settings.from_env()
+    updater = None
     if engine is not None:
         service = SearchService.ready_with(engine)
+    elif settings.watch:
+        service = SearchService(lambda: _start_live(updater), load_wait_seconds=settings.load_wait_seconds)
+        updater = IndexUpdater(settings, service.publish, model=model)
     else:
         service = SearchService(lambda: load_engine(settings), load_wait_seconds=settings.load_wait_seconds)
     state = AppState(
@@ -38,12 +49,15 @@ def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None 
         history=HistoryStore(settings.history_path, settings.history_max_len),
         gallery=GalleryPaths(settings.gallery_dir, IMAGE_EXTENSIONS, follow_outside_links=settings.follow_outside_links),
         thumbs=ThumbnailCache(settings.thumbs_dir, settings.thumb_size, settings.decode_budget_bytes),
+        updater=updater,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.start()
         yield
+        if updater is not None:
+            await asyncio.to_thread(updater.stop)
 
     # Swagger UI's script and styles come from the fastapi-offline package, so /docs works offline.
     app = FastAPIOffline(
@@ -64,7 +78,12 @@ def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None 
         )
     app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
     app.add_middleware(SecurityHeaders, same_origin_resources=not settings.cors_origins)
-    for module in (search, history, gallery, stats, duplicates, pages):
+    for module in (search, history, gallery, stats, duplicates, index_state, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _start_live(updater: IndexUpdater) -> LoadedEngine:
+    updater.start()
+    return updater.first_engine()

@@ -47,6 +47,14 @@ class Tier(BaseModel):
     items: list[ResultItem]
 
 
+class PartialIndex(BaseModel):
+    """Present while the gallery is still being indexed for the first time: results cover what is indexed."""
+
+    indexed: int
+    total: int
+    message: str = Field(description='e.g. "partial: 120 of 5000 indexed"')
+
+
 class SearchResult(BaseModel):
     """The result fields shared by a search response and a history entry."""
 
@@ -61,6 +69,7 @@ class SearchResult(BaseModel):
     tier_policy: str | None = Field(None, description="how scores were split into tiers (quantile or absolute)")
     offset: int = Field(0, description="ranks skipped before this page (the first result's rank is offset + 1)")
     query_thumb_url: str | None = Field(None, description="small thumbnail of the query image, if stored")
+    partial: PartialIndex | None = Field(None, description="set while the index covers only part of the gallery")
     query_vector_stored: bool = Field(False, description="the query's embedding is stored: POST /api/search/again can re-run it")
 
 
@@ -278,3 +287,26 @@ class TrashBatches(BaseModel):
     ok: bool = True
     batches: list[TrashBatch] = Field(description="newest first")
     warnings: list[str] = Field(description="unreadable journals set aside")
+
+
+class SkippedFileInfo(BaseModel):
+    path: str
+    reason: str
+
+
+class IndexState(BaseModel):
+    """GET /api/index: where the gallery's index stands."""
+
+    ok: bool = True
+    state: str = Field(description="loading, indexing (a build runs), watching (up to date, watching the gallery) or idle")
+    watching: bool = Field(description="the server follows changes to the gallery")
+    indexed: int = Field(description="files settled in the current or last build (indexed or skipped)")
+    total: int = Field(description="files found in the gallery")
+    searchable: int = Field(description="images in the index searches use now")
+    images_per_second: float | None = Field(None, description="embedding speed of the running or last build")
+    eta_seconds: float | None = Field(None, description="estimated time left of the running build")
+    skipped_count: int = 0
+    skipped: list[SkippedFileInfo] | None = Field(None, description="with ?skipped=1: the skipped files and why (at most 1000)")
+    last_update: str | None = Field(None, description="when the index last changed (ISO 8601)")
+    generation: int | None = Field(None, description="the committed generation searches use")
+    error: str | None = Field(None, description="why the last update failed, if it did")

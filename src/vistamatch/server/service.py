@@ -2,8 +2,8 @@
 
 Loading (weights, then building or updating the index, then opening it) happens once, on a
 background thread, so the app answers the page, history and stats at once; searches wait for it.
-Searches run in worker threads of the threadpool, one model run at a time (the engine's lock): the
-model is not assumed thread safe, and its matrix products use every core anyway. An uploaded image is
+Searches run in worker threads of the threadpool, one model run at a time (the engine's lock,
+``turns.ModelTurns``, shared with a background build, which yields to searches): the model is not assumed thread safe, and its matrix products use every core anyway. An uploaded image is
 decoded once, outside that lock: the model input and the query's thumbnail come from that one decode,
 whose memory the decode budget bounds (imaging/budget.py).
 """
@@ -26,6 +26,7 @@ from ..errors import ImageLoadError, VistaMatchError
 from ..imaging import DecodedImage
 from .settings import Settings
 from .thumbs import make_thumbnail, thumbnail_of
+from .turns import ModelTurns
 
 if TYPE_CHECKING:
     from ..search import SearchEngine, SearchResult
@@ -50,7 +51,7 @@ class LoadedEngine:
     build_seconds: float | None  # build/update time in this process, if one ran
     store: str = "exact"  # the vector store searched: "exact" or "ann"
     store_description: str | None = None  # e.g. "approximate: 99.7 % of exact top-50, measured on 1,000 of your images"
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: ModelTurns = field(default_factory=ModelTurns)  # one model run at a time (shared with a background build)
 
     def reopen_index(self) -> None:
         """Read the index again after this process changed it (duplicates moved to the trash or back)."""
@@ -78,23 +79,40 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
     one that waits past ``index_lock_timeout`` serves the last committed index instead, or, when
     there is none yet, waits again (logging who holds the lock each time).
     """
-    from ..index import IndexPaths
-    from ..wiring import embedder_spec, open_engine
-
-    spec = embedder_spec(  # weights=None: $WEIGHTS_PATH or the default file
-        settings.weights, kind=settings.embedder, device=settings.device, dtype=settings.dtype,
-        num_attention_heads=settings.num_attention_heads,
-    )  # fmt: skip
-    embedder = spec.load()
-    paths = IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
+    spec, embedder = load_settings_embedder(settings)
+    paths = index_paths_of(settings)
     build_seconds = None
-    if settings.update_index or not _usable(paths):
+    if settings.update_index or not usable_index(paths):
         start = time.perf_counter()
         _build(settings, spec, embedder, paths, progress)
         build_seconds = time.perf_counter() - start
     _grow_structure(settings, paths)
+    return open_loaded(settings, spec, embedder, build_seconds=build_seconds)
+
+
+def load_settings_embedder(settings: Settings):
+    """(EmbedderSpec, Embedder) of ``settings``: the weights resolved (None: $WEIGHTS_PATH or the default file) and loaded."""
+    from ..wiring import embedder_spec
+
+    spec = embedder_spec(
+        settings.weights, kind=settings.embedder, device=settings.device, dtype=settings.dtype,
+        num_attention_heads=settings.num_attention_heads,
+    )  # fmt: skip
+    return spec, spec.load()
+
+
+def index_paths_of(settings: Settings):
+    from ..index import IndexPaths
+
+    return IndexPaths(settings.features_path, settings.mapping_path, settings.manifest_path)
+
+
+def open_loaded(settings: Settings, spec, embedder, *, build_seconds=None, lock: ModelTurns | None = None) -> LoadedEngine:
+    """The committed index of ``settings`` opened for searching with ``embedder`` (``lock``: the model's, if shared)."""
+    from ..wiring import open_engine
+
     engine = open_engine(
-        embedder, paths, gallery_dir=settings.gallery_dir, store=settings.store,
+        embedder, index_paths_of(settings), gallery_dir=settings.gallery_dir, store=settings.store,
         near_dup_threshold=settings.near_dup_threshold, decode_budget=settings.decode_budget_bytes,
     )  # fmt: skip
     index = engine.index
@@ -109,6 +127,7 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         build_seconds=build_seconds,
         store="exact" if index.store.exact else "ann",
         store_description=index.store_description,
+        **({"lock": lock} if lock is not None else {}),
     )
 
 
@@ -126,7 +145,7 @@ def _grow_structure(settings: Settings, paths) -> None:
             log.info("%s", done)
 
 
-def _usable(paths) -> bool:
+def usable_index(paths) -> bool:
     """Whether the index can be served as it is (present, its manifest readable)."""
     from ..index.manifest import BrokenManifestError, read_summary
 
@@ -158,7 +177,7 @@ def _build(settings: Settings, spec, embedder, paths, progress: bool) -> None:
             )
             break
         except LockTimeout as exc:
-            if _usable(paths):
+            if usable_index(paths):
                 log.warning("%s; serving the last committed index", exc)
                 return
             log.warning("%s; no committed index to serve yet: waiting again", exc)  # e.g. another worker's first build
@@ -172,14 +191,20 @@ class SearchService:
         self._loader = loader
         self._load_wait_seconds = load_wait_seconds
         self._loaded: Future[LoadedEngine] = Future()
+        self._current: LoadedEngine | None = None  # what searches use now: replaced by ``publish``
         self._count_lock = threading.Lock()
         self.searches_served = 0
 
     @classmethod
     def ready_with(cls, loaded: LoadedEngine) -> "SearchService":
         service = cls(lambda: loaded)
+        service._current = loaded
         service._loaded.set_result(loaded)
         return service
+
+    def publish(self, loaded: LoadedEngine) -> None:
+        """Searches from now on use ``loaded`` (a new index generation); those running finish on theirs."""
+        self._current = loaded
 
     def start(self) -> None:
         """Begin loading in the background (no-op if already loaded or loading)."""
@@ -196,6 +221,8 @@ class SearchService:
             self._loaded.set_exception(exc)
         else:
             log.info("ready: %d images, dim %d", loaded.gallery_size, loaded.dim)
+            if self._current is None:
+                self._current = loaded
             self._loaded.set_result(loaded)
 
     @property
@@ -210,12 +237,14 @@ class SearchService:
 
     @property
     def loaded(self) -> LoadedEngine | None:
-        return self._loaded.result() if self.ready else None
+        return self._current if self.ready else None
 
     async def wait_loaded(self) -> LoadedEngine:
+        """The engine a search uses from start to end: one index generation, whatever is published meanwhile."""
         try:
             # shield: a request that gives up must not cancel the load for everyone else
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._loaded)), self._load_wait_seconds)
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._loaded)), self._load_wait_seconds)
+            return self._current
         except asyncio.TimeoutError:
             raise ServiceUnavailable("still loading the model and index (building it can take a while); try again soon") from None
         except Exception as exc:

@@ -43,12 +43,18 @@ class Settings:
     keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this
     max_connections: int = 256  # connections served at once; more get 503
     index_lock_timeout: float = 60.0  # wait this long for another build of the index, then serve the last one
+    watch: bool = False  # index in the background and keep watching the gallery (server/updater.py)
+    watch_poll: bool = False  # watch by polling (network drives) instead of the system's file events
+    watch_debounce_seconds: float = 1.0  # quiet time after the last change before an update starts
+    commit_seconds: float = 10.0  # a background build commits what it has embedded this often
     store: str = "auto"  # vector store to build and search with: auto, exact or ann ($VISTAMATCH_STORE)
     url_allow_private: bool = False  # query by URL may fetch loopback, private and link-local addresses
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         """Defaults and environment variables; keyword arguments win over both."""
+        from ..index import IndexPaths
+
         values = dict(
             gallery_dir=defaults.gallery_dir(),
             weights=os.environ.get("WEIGHTS_PATH") or None,
@@ -61,11 +67,11 @@ class Settings:
             history_path=defaults.history_path(),
             history_max_len=defaults.history_max_len(),
             near_dup_threshold=defaults.near_dup_threshold(),
-            thumbs_dir=Path(os.environ.get("VISTAMATCH_THUMBS_DIR") or DEFAULT_THUMBS_DIR),
+            thumbs_dir=Path(os.environ["VISTAMATCH_THUMBS_DIR"]) if os.environ.get("VISTAMATCH_THUMBS_DIR") else None,
             max_upload_bytes=int(float(os.environ.get("VISTAMATCH_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB) * MB),
             decode_budget_bytes=decode_budget_from_env(),
             cors_origins=_split_origins(os.environ.get("VISTAMATCH_CORS_ORIGINS", "")),
-            update_index=os.environ.get("VISTAMATCH_UPDATE_INDEX", "1").lower() not in ("0", "false", "no"),
+            update_index=_env_flag("VISTAMATCH_UPDATE_INDEX", "1"),
             follow_outside_links=defaults.follow_outside_links(),
             allowed_hosts=_split_origins(os.environ.get("VISTAMATCH_ALLOWED_HOSTS", "")),
             header_timeout_seconds=env_number("VISTAMATCH_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT),
@@ -73,10 +79,14 @@ class Settings:
             keep_alive_seconds=env_number("VISTAMATCH_KEEP_ALIVE", cls.keep_alive_seconds),
             max_connections=int(env_number("VISTAMATCH_MAX_CONNECTIONS", cls.max_connections)),
             index_lock_timeout=float(os.environ.get("VISTAMATCH_INDEX_LOCK_TIMEOUT") or 60.0),
+            watch=_env_flag("VISTAMATCH_WATCH", "0"),
+            watch_poll=_env_flag("VISTAMATCH_WATCH_POLL", "0"),
             store=defaults.store_kind(),
             url_allow_private=os.environ.get("VISTAMATCH_URL_ALLOW_PRIVATE", "0").lower() in ("1", "true", "yes"),
         )
         values.update(overrides)
+        if values["thumbs_dir"] is None:  # with the index (index/location.py): .thumbs/ beside the features
+            values["thumbs_dir"] = IndexPaths(values["features_path"], values["mapping_path"], values["manifest_path"]).thumbs_dir
         return cls(**values)
 
     @classmethod
@@ -97,6 +107,10 @@ class Settings:
         )
         values.update(overrides)
         return cls(**values)
+
+
+def _env_flag(var: str, default: str) -> bool:
+    return (os.environ.get(var) or default).lower() not in ("0", "false", "no")
 
 
 def env_number(var: str, default: float) -> float:

@@ -12,6 +12,7 @@ from .paths import GalleryPaths
 from .service import SearchService
 from .settings import Settings
 from .thumbs import ThumbnailCache
+from .updater import IndexUpdater
 
 
 @dataclass
@@ -21,6 +22,7 @@ class AppState:
     history: HistoryStore
     gallery: GalleryPaths
     thumbs: ThumbnailCache
+    updater: IndexUpdater | None = None  # with settings.watch: the background build and the watcher
 
 
 def get_state(request: Request) -> AppState:
