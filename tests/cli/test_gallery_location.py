@@ -76,3 +76,12 @@ def test_without_a_gallery_the_original_layout(photo_gallery, tiny_weights, tmp_
     assert (tmp_path / "gallery_features.npy").is_file() and not (tmp_path / "gallery_images" / GALLERY_INDEX_DIR).exists()
     code, out, _ = run(capsys, "info")
     assert code == 0 and "because:    the original layout in the current folder" in out
+
+
+def test_a_gallery_whose_index_folder_cannot_be_made_gets_one_line(photo_gallery, tiny_weights, tmp_path, capsys):
+    gallery = tmp_path / "photos"
+    shutil.copytree(photo_gallery, gallery)
+    (gallery / GALLERY_INDEX_DIR).write_text("a file where the index folder should be")
+    code, out, err = run(capsys, "index", "--gallery", gallery, "--weights", tiny_weights, "--quiet")
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and str(gallery / GALLERY_INDEX_DIR) in err and len(err.splitlines()) == 1
