@@ -36,6 +36,9 @@ from .shards import DEFAULT_SHARD_FILES, Shard, ShardStore, cut_shards
 
 INSTALL_HINT = "pip install 'vistamatch[ray]'"
 CPUS_PER_ACTOR = 4  # without GPUs: one actor per group of this many cores (fewer on a smaller cluster)
+# An actor lost mid-shard (its process or node died) is restarted and its shard retried, a few
+# times: bounded, so that a shard that kills every actor it reaches fails the build, not loops.
+ACTOR_RESTARTS = 3
 
 
 class RayUnavailableError(VistaMatchError):
@@ -46,7 +49,7 @@ def import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise RayUnavailableError(f"--engine ray needs Ray ({exc}): {INSTALL_HINT}") from None
+        raise RayUnavailableError(f"--executor ray needs Ray ({exc}): {INSTALL_HINT}") from None
     return ray
 
 
@@ -148,6 +151,8 @@ def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: i
         compute=ray.data.ActorPoolStrategy(size=min(actors, len(pending))),
         num_cpus=per_actor,
         num_gpus=gpus_per_actor,
+        max_restarts=ACTOR_RESTARTS,  # as ray_remote_args: Ray 2.60 names no parameter for them
+        max_task_retries=ACTOR_RESTARTS,
     )
     with tqdm(total=sum(len(s.files) for s in pending), unit="img", desc="indexing (ray)", disable=not progress) as bar:
         for row in done.iter_rows():

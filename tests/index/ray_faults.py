@@ -1,0 +1,46 @@
+"""Faults for the Ray tests, set up in every Ray worker process (``worker_process_setup_hook``).
+
+Files in the folder named by $VISTAMATCH_RAY_FAULTS steer them: ``crash-once`` makes the first
+shard to start kill its actor's process (the file is claimed first, so only one does); ``delay``
+holds seconds to sleep before each shard. Every shard embedded appends its files' paths to
+``embedded.log``, so a test sees which files were embedded, by which run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+ENV = "VISTAMATCH_RAY_FAULTS"
+
+
+def setup() -> None:
+    from vistamatch.index.build import FileEmbedder
+
+    folder = os.environ.get(ENV)
+    if not folder:
+        return
+    folder, run = Path(folder), FileEmbedder.run
+
+    def faulty_run(self, files, *args, **kwargs):
+        try:
+            os.rename(folder / "crash-once", folder / "crashed")  # claimed by exactly one process
+        except FileNotFoundError:
+            pass
+        else:
+            os._exit(1)  # the actor's process dies mid-batch, as on a lost node
+        if (folder / "delay").exists():
+            time.sleep(float((folder / "delay").read_text()))
+        result = run(self, files, *args, **kwargs)
+        with open(folder / "embedded.log", "a", encoding="utf-8") as log:
+            log.write("".join(f"{f.path}\n" for f in files))
+        return result
+
+    FileEmbedder.run = faulty_run
+
+
+def embedded(folder: Path) -> list[str]:
+    """The files embedded so far, in the order the shards finished."""
+    log = folder / "embedded.log"
+    return log.read_text("utf-8").splitlines() if log.exists() else []
