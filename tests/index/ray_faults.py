@@ -1,7 +1,8 @@
 """Faults for the Ray tests, set up in every Ray worker process (``worker_process_setup_hook``).
 
 Files in the folder named by $VISTAMATCH_RAY_FAULTS steer them: ``crash-once`` makes the first
-shard to start kill its actor's process (the file is claimed first, so only one does); ``delay``
+shard to start kill its actor's process (the file is claimed first, so only one does);
+``crash-always`` makes every shard kill its actor's process; ``delay``
 holds seconds to sleep before each shard. Every shard embedded appends its files' paths to
 ``embedded.log``, so a test sees which files were embedded, by which run.
 """
@@ -30,6 +31,8 @@ def setup() -> None:
             pass
         else:
             os._exit(1)  # the actor's process dies mid-batch, as on a lost node
+        if (folder / "crash-always").exists():
+            os._exit(1)
         if (folder / "delay").exists():
             time.sleep(float((folder / "delay").read_text()))
         result = run(self, files, *args, **kwargs)

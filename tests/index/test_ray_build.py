@@ -204,3 +204,13 @@ def test_an_actor_killed_mid_shard_is_restarted_and_its_shard_retried(local_ray,
     (f_local, m_local), (f_ray, m_ray) = arrays(local), arrays(paths)
     assert report.embedded == 8 and m_ray.tolist() == m_local.tolist()
     np.testing.assert_allclose(f_ray, f_local, atol=1e-5)
+
+
+def test_a_shard_that_kills_every_actor_fails_the_build_with_a_clear_error(local_ray, faults, gallery, spec, tmp_path):
+    from vistamatch.errors import VistaMatchError
+
+    (faults / "crash-always").touch()
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    with pytest.raises(VistaMatchError, match="the Ray build stopped .*run it again to resume"):
+        build_index_ray(gallery, spec, paths, shard_files=100, restarts=0, progress=False)  # 0: one death is enough
+    assert not paths.features.exists() and not ray_faults.embedded(faults)

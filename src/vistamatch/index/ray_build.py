@@ -65,6 +65,7 @@ def build_index_ray(
     actors: int | None = None,
     cpus_per_actor: int | None = None,
     batch_size: int = 8,
+    restarts: int = ACTOR_RESTARTS,
     progress: bool = True,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
@@ -76,7 +77,7 @@ def build_index_ray(
     spec: the actors' embedder (kind "auto": torch where the cluster has GPUs and the device is
     not cpu, else numpy). embedder: the driver's, for the fingerprint and the agreement check
     (default: the spec's, on the driver's CPU). actors: how many (default: one per GPU, else one
-    per ``cpus_per_actor`` cores)."""
+    per ``cpus_per_actor`` cores). restarts: of a lost actor, its shard retried each time."""
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -106,7 +107,7 @@ def build_index_ray(
                     spec=spec, preprocess=plan.preprocess.to_dict(), known=known, folder=str(shard_store.folder),
                     meta=shard_store.meta, dim=plan.meta["dim"], batch_size=batch_size, threads=per_actor,
                 )  # fmt: skip
-                _run(ray, pending, worker_args, actors, per_actor, gpus_per_actor, progress)
+                _run(ray, pending, worker_args, actors, per_actor, gpus_per_actor, restarts, progress)
             plan.report.embed_seconds = time.perf_counter() - t0
             decoded, failed, fresh, resumed = [], {}, {}, {}
             just_done = {s.key for s in pending}
@@ -139,7 +140,7 @@ def _actor_spec(spec: EmbedderSpec, gpus: int) -> EmbedderSpec:
     return replace(spec, kind=kind, device=device)
 
 
-def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: int, gpus_per_actor: int, progress: bool) -> None:
+def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: int, gpus_per_actor: int, restarts: int, progress: bool) -> None:
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts files, not blocks
@@ -151,12 +152,16 @@ def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: i
         compute=ray.data.ActorPoolStrategy(size=min(actors, len(pending))),
         num_cpus=per_actor,
         num_gpus=gpus_per_actor,
-        max_restarts=ACTOR_RESTARTS,  # as ray_remote_args: Ray 2.60 names no parameter for them
-        max_task_retries=ACTOR_RESTARTS,
+        max_restarts=restarts,  # as ray_remote_args: Ray 2.60 names no parameter for them
+        max_task_retries=restarts,
     )
     with tqdm(total=sum(len(s.files) for s in pending), unit="img", desc="indexing (ray)", disable=not progress) as bar:
-        for row in done.iter_rows():
-            bar.update(int(row["files"]))
+        try:
+            for row in done.iter_rows():
+                bar.update(int(row["files"]))
+        except ray.exceptions.RayError as exc:  # e.g. a shard that killed every actor it reached
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise VistaMatchError(f"the Ray build stopped ({why}); the shards written are kept: run it again to resume") from exc
 
 
 class ShardWorker:
