@@ -3,8 +3,8 @@
 Files in the folder named by $VISTAMATCH_RAY_FAULTS steer them: ``crash-once`` makes the first
 shard to start kill its actor's process (the file is claimed first, so only one does);
 ``crash-always`` makes every shard kill its actor's process; ``delay``
-holds seconds to sleep before each shard. Every shard embedded appends its files' paths to
-``embedded.log``, so a test sees which files were embedded, by which run.
+holds seconds to sleep before each shard. Every shard file written appends its files' paths to
+``embedded.log`` (right after the write), so a test sees which files were embedded, by which run.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ ENV = "VISTAMATCH_RAY_FAULTS"
 
 def setup() -> None:
     from vistamatch.index.build import FileEmbedder
+    from vistamatch.index.shards import ShardStore
 
     folder = os.environ.get(ENV)
     if not folder:
         return
-    folder, run = Path(folder), FileEmbedder.run
+    folder, run, write = Path(folder), FileEmbedder.run, ShardStore.write
 
     def faulty_run(self, files, *args, **kwargs):
         try:
@@ -35,12 +36,14 @@ def setup() -> None:
             os._exit(1)
         if (folder / "delay").exists():
             time.sleep(float((folder / "delay").read_text()))
-        result = run(self, files, *args, **kwargs)
-        with open(folder / "embedded.log", "a", encoding="utf-8") as log:
-            log.write("".join(f"{f.path}\n" for f in files))
-        return result
+        return run(self, files, *args, **kwargs)
 
-    FileEmbedder.run = faulty_run
+    def logged_write(self, shard, *args, **kwargs):
+        write(self, shard, *args, **kwargs)
+        with open(folder / "embedded.log", "a", encoding="utf-8") as log:
+            log.write("".join(f"{f.path}\n" for f in shard.files))
+
+    FileEmbedder.run, ShardStore.write = faulty_run, logged_write
 
 
 def embedded(folder: Path) -> list[str]:
