@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import defaults
+from ..errors import VistaMatchError
 from ..imaging import PreprocessConfig
 from ..wiring import EXECUTORS, update_index
 from .options import (
@@ -76,6 +77,8 @@ def register(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     gallery = args.gallery or defaults.gallery_dir()
+    if args.executor == "local" and (args.address or args.shard_files):
+        raise VistaMatchError("--address and --shard-files are for --executor ray")
     options = {"shard_files": args.shard_files} if args.executor == "ray" and args.shard_files else {}
     if args.executor == "local":
         options["workers"] = args.workers
