@@ -160,7 +160,7 @@ def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: i
             for row in done.iter_rows():
                 bar.update(int(row["files"]))
         except ray.exceptions.RayError as exc:  # e.g. a shard that killed every actor it reached
-            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise VistaMatchError(f"the Ray build stopped ({why}); the shards written are kept: run it again to resume") from exc
 
 
