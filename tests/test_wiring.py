@@ -35,11 +35,11 @@ def test_the_server_takes_its_embedder_from_the_settings(photo_gallery, tiny_wei
     assert loaded.model_backend in ("numpy", "mkl") and loaded.gallery_size == 8
 
 
-def test_engine_ray_without_ray_says_how_to_install_it(photo_gallery, tiny_weights, tmp_path, monkeypatch):
+def test_executor_ray_without_ray_says_how_to_install_it(photo_gallery, tiny_weights, tmp_path, monkeypatch):
     from vistamatch.index.ray_build import RayUnavailableError
 
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # import ray -> ImportError
     spec = EmbedderSpec(str(tiny_weights), "numpy")
     with pytest.raises(RayUnavailableError, match=r"pip install 'vistamatch\[ray\]'"):
-        update_index(photo_gallery, spec, IndexPaths.in_dir(tmp_path), engine="ray", progress=False)
+        update_index(photo_gallery, spec, IndexPaths.in_dir(tmp_path), executor="ray", progress=False)
     assert not IndexPaths.in_dir(tmp_path).exists()

@@ -14,7 +14,7 @@ from .index import BuildReport, IndexPaths, build_index, open_index
 from .index.manifest import BrokenManifestError, read_summary
 from .search import SearchEngine
 
-ENGINES = ("local", "ray")
+EXECUTORS = ("local", "ray")
 
 
 def embedder_spec(
@@ -51,20 +51,20 @@ def update_index(
     *,
     embedder: Embedder | None = None,
     preprocess: PreprocessConfig | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
+    executor: str = "local",
+    address: str | None = None,
     **options,
 ) -> BuildReport:
-    """Build or update the index with ``engine``: "local" (index/build.py, ``embedder`` or the
-    spec's) or "ray" (index/ray_build.py: the spec travels to the cluster's actors). options: those
-    of the engine's build function (progress, lock_timeout, follow_outside_links, ...)."""
-    if engine not in ENGINES:
-        raise ValueError(f"unknown build engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    """Build or update the index with ``executor``: "local" (index/build.py, ``embedder`` or the
+    spec's) or "ray" (index/ray_build.py: the spec travels to the actors of the Ray cluster at
+    ``address``). options: those of the executor's build function (progress, lock_timeout, follow_outside_links, ...)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown build executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     preprocess = index_preprocess(paths, preprocess)
-    if engine == "ray":
+    if executor == "ray":
         from .index.ray_build import build_index_ray
 
-        return build_index_ray(gallery_dir, spec, paths, preprocess, address=ray_address, embedder=embedder, **options)
+        return build_index_ray(gallery_dir, spec, paths, preprocess, address=address, embedder=embedder, **options)
     return build_index(gallery_dir, embedder or spec.load(), paths, preprocess, **options)
 
 

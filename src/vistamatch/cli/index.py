@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from .. import defaults
+from ..errors import VistaMatchError
 from ..imaging import PreprocessConfig
-from ..wiring import ENGINES, update_index
+from ..wiring import EXECUTORS, update_index
 from .options import (
     add_embedder_arguments,
     add_follow_links_argument,
@@ -30,7 +31,7 @@ examples:
   vistamatch index                               # the original layout: gallery_images/ -> ./gallery_features.npy
   vistamatch index ./photos --weights vit-dinov2-base.npz --features idx/f.npy --mapping idx/m.npy --manifest idx/m.json
   vistamatch index ./photos --device cuda --dtype bfloat16
-  vistamatch index /shared/photos --engine ray --ray-address ray://head:10001 --device auto
+  vistamatch index /shared/photos --executor ray --address ray://head:10001 --device auto
   vistamatch index ./photos --store ann
 
 A second run embeds only new or changed files; an interrupted run continues where it stopped."""
@@ -59,9 +60,9 @@ def register(subparsers) -> None:
     crop = p.add_mutually_exclusive_group()
     crop.add_argument("--center-crop", dest="mode", action="store_const", const="center_crop", help="center-crop 224x224")
     crop.add_argument("--resize", dest="mode", action="store_const", const="resize", help="resize the short side to 224 (default for a new index; an index keeps its own unless told)")
-    cluster = p.add_argument_group("build engine (default: this process)")
-    cluster.add_argument("--engine", choices=ENGINES, default="local", help="local, or ray: embed on a Ray cluster (the ray extra)")
-    cluster.add_argument("--ray-address", metavar="ADDR", help="the cluster to join (default: $RAY_ADDRESS, else a local Ray instance)")
+    cluster = p.add_argument_group("build executor (default: this process)")
+    cluster.add_argument("--executor", choices=EXECUTORS, default="local", help="local, or ray: embed on a Ray cluster (the ray extra)")
+    cluster.add_argument("--address", metavar="ADDR", help="the cluster to join (default: $RAY_ADDRESS, else a local Ray instance)")
     cluster.add_argument("--shard-files", type=positive_int, default=None, metavar="N", help="files per Ray shard (default 1000)")
     add_follow_links_argument(p)
     add_store_argument(p, "to build")
@@ -82,16 +83,18 @@ def register(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     gallery = given_gallery(args) or defaults.gallery_dir()
-    options = {"shard_files": args.shard_files} if args.engine == "ray" and args.shard_files else {}
-    if args.engine == "local":
+    if args.executor == "local" and (args.address or args.shard_files):
+        raise VistaMatchError("--address and --shard-files are for --executor ray")
+    options = {"shard_files": args.shard_files} if args.executor == "ray" and args.shard_files else {}
+    if args.executor == "local":
         options["workers"] = args.workers
     report = update_index(
         gallery,
         cli_embedder_spec(args),
         index_paths(args),
         preprocess=PreprocessConfig(mode=args.mode) if args.mode else None,
-        engine=args.engine,
-        ray_address=args.ray_address,
+        executor=args.executor,
+        address=args.address,
         batch_size=args.batch_size,
         progress=not args.quiet,
         follow_outside_links=args.follow_outside_links or defaults.follow_outside_links(),

@@ -36,6 +36,9 @@ from .shards import DEFAULT_SHARD_FILES, Shard, ShardStore, cut_shards
 
 INSTALL_HINT = "pip install 'vistamatch[ray]'"
 CPUS_PER_ACTOR = 4  # without GPUs: one actor per group of this many cores (fewer on a smaller cluster)
+# An actor lost mid-shard (its process or node died) is restarted and its shard retried, a few
+# times: bounded, so that a shard that kills every actor it reaches fails the build, not loops.
+ACTOR_RESTARTS = 3
 
 
 class RayUnavailableError(VistaMatchError):
@@ -46,7 +49,7 @@ def import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise RayUnavailableError(f"--engine ray needs Ray ({exc}): {INSTALL_HINT}") from None
+        raise RayUnavailableError(f"--executor ray needs Ray ({exc}): {INSTALL_HINT}") from None
     return ray
 
 
@@ -62,6 +65,7 @@ def build_index_ray(
     actors: int | None = None,
     cpus_per_actor: int | None = None,
     batch_size: int = 8,
+    restarts: int = ACTOR_RESTARTS,
     progress: bool = True,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
@@ -73,7 +77,7 @@ def build_index_ray(
     spec: the actors' embedder (kind "auto": torch where the cluster has GPUs and the device is
     not cpu, else numpy). embedder: the driver's, for the fingerprint and the agreement check
     (default: the spec's, on the driver's CPU). actors: how many (default: one per GPU, else one
-    per ``cpus_per_actor`` cores)."""
+    per ``cpus_per_actor`` cores). restarts: of a lost actor, its shard retried each time."""
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -103,7 +107,7 @@ def build_index_ray(
                     spec=spec, preprocess=plan.preprocess.to_dict(), known=known, folder=str(shard_store.folder),
                     meta=shard_store.meta, dim=plan.meta["dim"], batch_size=batch_size, threads=per_actor,
                 )  # fmt: skip
-                _run(ray, pending, worker_args, actors, per_actor, gpus_per_actor, progress)
+                _run(ray, pending, worker_args, actors, per_actor, gpus_per_actor, restarts, progress)
             plan.report.embed_seconds = time.perf_counter() - t0
             decoded, failed, fresh, resumed = [], {}, {}, {}
             just_done = {s.key for s in pending}
@@ -136,7 +140,7 @@ def _actor_spec(spec: EmbedderSpec, gpus: int) -> EmbedderSpec:
     return replace(spec, kind=kind, device=device)
 
 
-def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: int, gpus_per_actor: int, progress: bool) -> None:
+def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: int, gpus_per_actor: int, restarts: int, progress: bool) -> None:
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts files, not blocks
@@ -148,10 +152,16 @@ def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: i
         compute=ray.data.ActorPoolStrategy(size=min(actors, len(pending))),
         num_cpus=per_actor,
         num_gpus=gpus_per_actor,
+        max_restarts=restarts,  # as ray_remote_args: Ray 2.60 names no parameter for them
+        max_task_retries=restarts,
     )
     with tqdm(total=sum(len(s.files) for s in pending), unit="img", desc="indexing (ray)", disable=not progress) as bar:
-        for row in done.iter_rows():
-            bar.update(int(row["files"]))
+        try:
+            for row in done.iter_rows():
+                bar.update(int(row["files"]))
+        except ray.exceptions.RayError as exc:  # e.g. a shard that killed every actor it reached
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise VistaMatchError(f"the Ray build stopped ({why}); the shards written are kept: run it again to resume") from exc
 
 
 class ShardWorker:

@@ -1,0 +1,52 @@
+"""Faults for the Ray tests, set up in every Ray worker process (``worker_process_setup_hook``).
+
+Files in the folder named by $VISTAMATCH_RAY_FAULTS steer them: ``crash-once`` makes the first
+shard to start kill its actor's process (the file is claimed first, so only one does);
+``crash-always`` makes every shard kill its actor's process; ``delay``
+holds seconds to sleep before each shard. Every shard file written appends its files' paths to
+``embedded.log`` (right after the write), so a test sees which files were embedded, by which run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+ENV = "VISTAMATCH_RAY_FAULTS"
+
+
+def setup() -> None:
+    from vistamatch.index.build import FileEmbedder
+    from vistamatch.index.shards import ShardStore
+
+    folder = os.environ.get(ENV)
+    if not folder:
+        return
+    folder, run, write = Path(folder), FileEmbedder.run, ShardStore.write
+
+    def faulty_run(self, files, *args, **kwargs):
+        try:
+            os.rename(folder / "crash-once", folder / "crashed")  # claimed by exactly one process
+        except FileNotFoundError:
+            pass
+        else:
+            os._exit(1)  # the actor's process dies mid-batch, as on a lost node
+        if (folder / "crash-always").exists():
+            os._exit(1)
+        if (folder / "delay").exists():
+            time.sleep(float((folder / "delay").read_text()))
+        return run(self, files, *args, **kwargs)
+
+    def logged_write(self, shard, *args, **kwargs):
+        write(self, shard, *args, **kwargs)
+        with open(folder / "embedded.log", "a", encoding="utf-8") as log:
+            log.write("".join(f"{f.path}\n" for f in shard.files))
+
+    FileEmbedder.run, ShardStore.write = faulty_run, logged_write
+
+
+def embedded(folder: Path) -> list[str]:
+    """The files embedded so far, in the order the shards finished."""
+    log = folder / "embedded.log"
+    return log.read_text("utf-8").splitlines() if log.exists() else []
