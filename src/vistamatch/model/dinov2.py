@@ -97,7 +97,7 @@ class Dinov2:
         self.fingerprint = fingerprint(weights, config)
         self._kernels = select_kernels(backend)
         self._schedule = Schedule(threads, config.num_attention_heads, self._kernels)
-        self._weights = fold_weights(weights, config, self._schedule.heads_per_group)
+        self._weights = fold_weights(weights, config, self._schedule.head_groups)
         self._positions = PositionTables(self._weights.pos_patch, config)
 
     @property
@@ -175,14 +175,18 @@ class Dinov2:
         b, t, d = h.shape
         tq = 1 if cls_only else t
         eps = c.layer_norm_eps
-        resid = np.ascontiguousarray(h[:, 0]) if cls_only else h.reshape(b * t, d)  # (B*Tq, D), updated in place
-        x = steps.normalized(h.reshape(b * t, d), eps).reshape(b, t, d)
-        hg = self._weights.heads_per_group
-        head_groups = [slice(first, first + hg) for first in range(0, c.num_attention_heads, hg)]
-        steps.add_terms(resid, head_groups, lambda heads: attention(x, layer, heads, c, kernels, tq), layer.b_o)
-        x = steps.normalized(resid, eps)
-        units = steps.hidden_shares(c.intermediate_size)
-        steps.add_terms(resid, units, lambda cols: mlp(x, layer, cols, c, kernels), layer.b_out)
+        # the residual stream (B*Tq, D), updated in place
+        resid = np.ascontiguousarray(h[:, 0]) if cls_only else h.reshape(b * t, d)
+        # h += LayerScale1 * attention(norm1(h)): a sum over groups of heads
+        x = steps.normalized(h.reshape(b * t, d), eps).reshape(b, t, d)  # (B, T, D)
+        steps.add_terms(
+            resid, self._weights.head_groups, lambda heads: attention(x, layer, heads, c, kernels, tq), layer.b_o
+        )
+        # h += LayerScale2 * mlp(norm2(h)): a sum over blocks of hidden units
+        x = steps.normalized(resid, eps)  # (B*Tq, D)
+        steps.add_terms(
+            resid, steps.hidden_shares(c.intermediate_size), lambda units: mlp(x, layer, units, c, kernels), layer.b_out
+        )
         return resid.reshape(b, tq, d)
 
 

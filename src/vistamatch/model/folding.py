@@ -55,12 +55,12 @@ class FoldedWeights:
     registers: np.ndarray  # (R, D), R may be 0
     ln_w: np.ndarray  # (D,): the final LayerNorm, kept as is (nothing after it to fold into)
     ln_b: np.ndarray
-    heads_per_group: int  # the Q/K/V column layout of every layer
+    head_groups: list[slice]  # heads per thread's share: the Q/K/V column layout of every layer
     layers: list[FoldedLayer]
 
 
 def fold_weights(
-    weights: Mapping[str, np.ndarray], config: Dinov2Config, heads_per_group: int
+    weights: Mapping[str, np.ndarray], config: Dinov2Config, head_groups: list[slice]
 ) -> FoldedWeights:
     """Checked weights (released names, dinov2.checked_weights) -> the fast model's arrays."""
     c = config
@@ -70,7 +70,7 @@ def fold_weights(
     regs = weights.get("embeddings.register_tokens")
     mlp_in, mlp_out = ("mlp.weights_in", "mlp.weights_out") if c.use_swiglu_ffn else ("mlp.fc1", "mlp.fc2")
     qkv_scale = np.concatenate([np.full(d, c.head_dim**-0.5), np.ones(2 * d)])
-    order = _qkv_order(c, heads_per_group)
+    order = _qkv_order(c, head_groups)
     layers = []
     for i in range(c.num_hidden_layers):
         p = f"encoder.layer.{i}."
@@ -107,7 +107,7 @@ def fold_weights(
         registers=_f32(regs.reshape(-1, d)) if regs is not None else np.zeros((0, d), np.float32),
         ln_w=_f32(weights["layernorm.weight"]),
         ln_b=_f32(weights["layernorm.bias"]),
-        heads_per_group=heads_per_group,
+        head_groups=head_groups,
         layers=layers,
     )
 
@@ -127,14 +127,14 @@ def _linear(weight: np.ndarray, bias: np.ndarray, *, ln=None, out_scale=None) ->
     return _f32(w), _f32(b)
 
 
-def _qkv_order(c: Dinov2Config, heads_per_group: int) -> np.ndarray:
+def _qkv_order(c: Dinov2Config, head_groups: list[slice]) -> np.ndarray:
     """Q | K | V column indices reordered into one block per head group: that group's queries,
-    keys, values."""
+    keys, values (group heads[a:b] then owns columns 3*a*d to 3*b*d)."""
     d, hd = c.hidden_size, c.head_dim
     return np.concatenate(
         [
-            np.arange(part * d + first * hd, part * d + (first + heads_per_group) * hd)
-            for first in range(0, c.num_attention_heads, heads_per_group)
+            np.arange(part * d + heads.start * hd, part * d + heads.stop * hd)
+            for heads in head_groups
             for part in range(3)
         ]
     )

@@ -81,7 +81,8 @@ class Schedule:
         self._alone = Steps(Runner(1), kernels)  # for a thread that encodes images on its own
         # head groups: the most threads that divide the heads evenly
         groups = max(g for g in range(1, self.threads + 1) if heads % g == 0)
-        self.heads_per_group = heads // groups
+        size = heads // groups
+        self.head_groups = [slice(first, first + size) for first in range(0, heads, size)]
 
     @property
     def threads(self) -> int:
