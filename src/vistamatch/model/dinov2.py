@@ -178,14 +178,20 @@ class Dinov2:
         # the residual stream (B*Tq, D), updated in place
         resid = np.ascontiguousarray(h[:, 0]) if cls_only else h.reshape(b * t, d)
         # h += LayerScale1 * attention(norm1(h)): a sum over groups of heads
-        x = steps.normalized(h.reshape(b * t, d), eps).reshape(b, t, d)  # (B, T, D)
+        n1 = steps.normalized(h.reshape(b * t, d), eps).reshape(b, t, d)  # (B, T, D)
         steps.add_terms(
-            resid, self._weights.head_groups, lambda heads: attention(x, layer, heads, c, kernels, tq), layer.b_o
+            resid,
+            self._weights.head_groups,
+            lambda heads: attention(n1, layer, heads, c, kernels, tq),
+            layer.b_o,
         )
         # h += LayerScale2 * mlp(norm2(h)): a sum over blocks of hidden units
-        x = steps.normalized(resid, eps)  # (B*Tq, D)
+        n2 = steps.normalized(resid, eps)  # (B*Tq, D)
         steps.add_terms(
-            resid, steps.hidden_shares(c.intermediate_size), lambda units: mlp(x, layer, units, c, kernels), layer.b_out
+            resid,
+            steps.hidden_shares(c.intermediate_size),
+            lambda units: mlp(n2, layer, units, c, kernels),
+            layer.b_out,
         )
         return resid.reshape(b, tq, d)
 

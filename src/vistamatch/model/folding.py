@@ -112,7 +112,9 @@ def fold_weights(
     )
 
 
-def _linear(weight: np.ndarray, bias: np.ndarray, *, ln=None, out_scale=None) -> tuple[np.ndarray, np.ndarray]:
+def _linear(
+    weight: np.ndarray, bias: np.ndarray, *, ln=None, out_scale=None
+) -> tuple[np.ndarray, np.ndarray]:
     """torch Linear (out, in) -> float32 (in, out) weight and bias, folding a preceding LayerNorm
     (ln = (scale, shift)) and a per-output scale; the folding is done in float64."""
     w = weight.astype(np.float64).T  # (in, out)
