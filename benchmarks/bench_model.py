@@ -93,7 +93,7 @@ def worker(side: str, out: Path) -> None:
     if side != "torch":
         model = Dinov2(weights, config, threads=ARGS.threads, backend=side)
         assert model.backend == side
-        info = "our thread pool" if model._runner.parallel else "BLAS threads"
+        info = "our thread pool" if model.threads > 1 else "BLAS threads"
         run = model
     else:
         import torch

@@ -9,7 +9,8 @@ import pytest
 
 from vistamatch.model import load_model
 from vistamatch.model.ops import gelu_, layer_norm, silu_mul_, softmax_numerator_
-from vistamatch.model.parallel import Runner, _blas, column_chunks, row_chunks
+from vistamatch.model.parallel import Runner, _blas
+from vistamatch.model.schedule import column_chunks, row_chunks
 
 from .backends import BACKENDS
 from .parity_cases import parity_input
@@ -129,14 +130,14 @@ def test_a_batch_is_shared_image_by_image_then_step_by_step(
     tiny_weights, backend, monkeypatch
 ):
     model = load_model(tiny_weights, threads=2, backend=backend)
-    if model._runner.threads != 2:
+    if model.threads != 2:
         pytest.skip("this NumPy's BLAS is not OpenBLAS: the model runs its pieces in order")
     calls = []
     encode_with = model._encode_with
 
-    def recording(x, cls_only, runner):
-        calls.append((len(x), runner.threads))
-        return encode_with(x, cls_only, runner)
+    def recording(x, cls_only, steps):
+        calls.append((len(x), steps.threads))
+        return encode_with(x, cls_only, steps)
 
     monkeypatch.setattr(model, "_encode_with", recording)
     x = parity_input(5, 98, 126)

@@ -1,62 +1,38 @@
 """DINOv2 forward pass in NumPy, numerically following transformers' Dinov2Model and
-Dinov2WithRegistersModel (erf GELU, LayerNorm, LayerScale, float32 softmax)."""
+Dinov2WithRegistersModel (erf GELU, LayerNorm, LayerScale, float32 softmax).
+
+Patch embedding, then pre-norm blocks (multi-head self-attention and an MLP or SwiGLU, each with
+LayerScale, on a residual stream), then the final LayerNorm. The weights are folded at load
+(folding.py) and the work shared between threads by the schedule (schedule.py); reference.py is the
+same forward pass, unfolded, in float64, that the tests hold this one to.
+
+Shapes: B images, C channels, H x W pixels, p patch size, N = (H // p) * (W // p) patches,
+R register tokens, T = 1 + R + N tokens (Tq: the query tokens kept, T or 1 for the CLS alone),
+D hidden width, g heads in a group, d = D / heads head width.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import WeightsError
-from .kernels import select_kernels
 from .config import (
     OPTIONAL_KEYS,
     Dinov2Config,
     check_state_dict,
     config_from_state_dict,
 )
+from .folding import FoldedLayer, fold_weights
+from .kernels import NumpyKernels, select_kernels
 from .keys import to_released
-from .ops import layer_norm, normalize, silu_mul_, softmax_numerator_
-from .parallel import Runner, column_chunks, row_chunks
+from .ops import layer_norm, silu_mul_, softmax_numerator_
 from .posembed import PositionTables, interpolation_options
+from .schedule import Schedule, Steps, Term
 from .weights import read_weights
-
-
-@dataclass
-class _Layer:
-    """One encoder block, laid out for `x @ w`. Folded in: each LayerNorm's scale and shift into the
-    projection after it, the attention scale into the query columns, LayerScale into the output
-    projections."""
-
-    # (D, 3D): per head group, that group's query | key | value columns
-    w_qkv: np.ndarray
-    b_qkv: np.ndarray  # (3D,)
-    w_o: np.ndarray  # (D, D)
-    b_o: np.ndarray
-    w_in: np.ndarray  # (D, F) MLP fc1, or (D, 2F) SwiGLU gate | up
-    b_in: np.ndarray
-    w_out: np.ndarray  # (F, D)
-    b_out: np.ndarray
-
-
-def _linear(
-    weight: np.ndarray, bias: np.ndarray, *, ln=None, out_scale=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """torch Linear (out, in) -> float32 (in, out) weight and bias, folding a preceding LayerNorm
-    (ln = (scale, shift)) and a per-output scale; the folding is done in float64."""
-    w = weight.astype(np.float64).T  # (in, out)
-    b = bias.astype(np.float64)
-    if ln is not None:
-        scale, shift = (v.astype(np.float64) for v in ln)
-        b = b + shift @ w
-        w = w * scale[:, None]
-    if out_scale is not None:
-        w = w * out_scale
-        b = b * out_scale
-    return _f32(w), _f32(b)
 
 
 def checked_weights(
@@ -102,12 +78,11 @@ def check_input(x: np.ndarray, config: Dinov2Config) -> np.ndarray:
     return x
 
 
-def _f32(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float32)
-
-
 class Dinov2:
-    """`model(x)` -> (B, D) CLS embedding after the final LayerNorm (transformers' pooler_output)."""
+    """`model(x)` -> (B, D) CLS embedding after the final LayerNorm (transformers' pooler_output).
+
+    The weights are folded at load (folding.py); the threads' shares of the work are the
+    schedule's (schedule.py): the methods here are the architecture's arithmetic."""
 
     def __init__(
         self,
@@ -120,124 +95,31 @@ class Dinov2:
         weights, config = checked_weights(state_dict, config)
         self.config = config
         self.fingerprint = fingerprint(weights, config)
-        self._runner = Runner(threads)
-        self._serial = Runner(1)  # for a thread that encodes images on its own
         self._kernels = select_kernels(backend)
-        # head groups: the most threads that divide the heads evenly
-        self._head_groups = max(
-            g
-            for g in range(1, self._runner.threads + 1)
-            if config.num_attention_heads % g == 0
-        )
-        self._prepare(weights)
-        self._positions = PositionTables(self._pos_patch, config)
+        self._schedule = Schedule(threads, config.num_attention_heads, self._kernels)
+        self._weights = fold_weights(weights, config, self._schedule.head_groups)
+        self._positions = PositionTables(self._weights.pos_patch, config)
 
     @property
     def threads(self) -> int:
-        return self._runner.threads
+        return self._schedule.threads
 
     @property
     def backend(self) -> str:
         """Who runs the heavy kernels: "mkl" or "numpy" (see kernels.py)."""
         return self._kernels.name
 
-    # -- weights --------------------------------------------------------------------------
-    def _prepare(self, sd: Mapping[str, np.ndarray]) -> None:
-        c = self.config
-        d = c.hidden_size
-        proj = sd["embeddings.patch_embeddings.projection.weight"]
-        self._w_patch = _f32(proj.reshape(d, -1).T)  # (C*p*p, D)
-        self._b_patch = _f32(sd["embeddings.patch_embeddings.projection.bias"])
-        pos = _f32(sd["embeddings.position_embeddings"]).reshape(-1, d)
-        self._cls = _f32(sd["embeddings.cls_token"]).reshape(d) + pos[0]
-        self._pos_patch = _f32(pos[1:])
-        regs = sd.get("embeddings.register_tokens")
-        self._registers = (
-            _f32(regs.reshape(-1, d))
-            if regs is not None
-            else np.zeros((0, d), np.float32)
-        )
-        self._ln_w = _f32(sd["layernorm.weight"])
-        self._ln_b = _f32(sd["layernorm.bias"])
-        attn_scale = np.full(d, c.head_dim**-0.5)
-        qkv_scale = np.concatenate([attn_scale, np.ones(2 * d)])
-        mlp_in, mlp_out = (
-            ("mlp.weights_in", "mlp.weights_out")
-            if c.use_swiglu_ffn
-            else ("mlp.fc1", "mlp.fc2")
-        )
-        self._layers = []
-        for i in range(c.num_hidden_layers):
-            p = f"encoder.layer.{i}."
-            att = p + "attention.attention."
-            ln1 = (sd[p + "norm1.weight"], sd[p + "norm1.bias"])
-            ln2 = (sd[p + "norm2.weight"], sd[p + "norm2.bias"])
-            w_qkv, b_qkv = self._group_columns(
-                *_linear(
-                    np.concatenate(
-                        [sd[att + n + ".weight"] for n in ("query", "key", "value")]
-                    ),
-                    np.concatenate(
-                        [sd[att + n + ".bias"] for n in ("query", "key", "value")]
-                    ),
-                    ln=ln1,
-                    out_scale=qkv_scale,
-                )
-            )
-            ls1 = sd[p + "layer_scale1.lambda1"].astype(np.float64)
-            ls2 = sd[p + "layer_scale2.lambda1"].astype(np.float64)
-            w_o, b_o = _linear(
-                sd[p + "attention.output.dense.weight"],
-                sd[p + "attention.output.dense.bias"],
-                out_scale=ls1,
-            )
-            w_in, b_in = _linear(
-                sd[p + mlp_in + ".weight"], sd[p + mlp_in + ".bias"], ln=ln2
-            )
-            w_out, b_out = _linear(
-                sd[p + mlp_out + ".weight"], sd[p + mlp_out + ".bias"], out_scale=ls2
-            )
-            self._layers.append(
-                _Layer(w_qkv, b_qkv, w_o, b_o, w_in, b_in, w_out, b_out)
-            )
-
-    def _group_columns(
-        self, w: np.ndarray, bias: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Reorder Q | K | V columns into one block per head group (queries, keys, values of the
-        group's heads), so that a thread computes exactly the columns its attention reads."""
-        d, hd = self.config.hidden_size, self.config.head_dim
-        heads_per_group = self.config.num_attention_heads // self._head_groups
-        order = np.concatenate(
-            [
-                np.arange(
-                    part * d + first * hd, part * d + (first + heads_per_group) * hd
-                )
-                for first in range(0, self.config.num_attention_heads, heads_per_group)
-                for part in range(3)
-            ]
-        )
-        return _f32(w[:, order]), _f32(bias[order])
-
-    # -- forward --------------------------------------------------------------------------
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(B, 3, H, W) float32 -> (B, D) CLS after the final LayerNorm."""
+        """(B, C, H, W) float32 -> (B, D) CLS after the final LayerNorm."""
         # only the CLS row of the last block reaches the output
-        cls = self._encode(x, cls_only=True)
-        return layer_norm(
-            cls.reshape(-1, self.config.hidden_size),
-            self._ln_w,
-            self._ln_b,
-            self.config.layer_norm_eps,
-        )
+        cls = self._encode(x, cls_only=True)  # (B, 1, D)
+        return self._final_norm(cls.reshape(-1, self.config.hidden_size))
 
     def forward_features(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """cls_token (B, D), register_tokens (B, R, D), patch_tokens (B, N, D): all after the final LayerNorm."""
         h = self._encode(x, cls_only=False)
         b, t, d = h.shape
-        normed = layer_norm(
-            h.reshape(b * t, d), self._ln_w, self._ln_b, self.config.layer_norm_eps
-        ).reshape(b, t, d)
+        normed = self._final_norm(h.reshape(b * t, d)).reshape(b, t, d)
         r = self.config.num_register_tokens
         return {
             "cls_token": normed[:, 0],
@@ -245,39 +127,24 @@ class Dinov2:
             "patch_tokens": normed[:, 1 + r :],
         }
 
+    def _final_norm(self, x: np.ndarray) -> np.ndarray:
+        return layer_norm(x, self._weights.ln_w, self._weights.ln_b, self.config.layer_norm_eps)
+
     def _encode(self, x: np.ndarray, cls_only: bool) -> np.ndarray:
-        """(B, C, H, W) -> (B, T, D) tokens after the last block (T = 1 when cls_only).
-
-        With at least one image per thread, each thread encodes its own images from start to end
-        (no hand-offs between steps, every step parallel); images left over are shared step by step.
-        """
+        """(B, C, H, W) -> (B, T, D) tokens after the last block (T = 1 when cls_only)."""
         x = check_input(x, self.config)
-        threads = self._runner.threads
-        whole = len(x) - len(x) % threads if threads > 1 else 0
-        pieces: list[np.ndarray] = []
-        with self._runner.session():
-            if whole:
-                shares = np.array_split(x[:whole], threads)
-                encoded: dict[int, np.ndarray] = {}
+        return self._schedule.encode(x, lambda images, steps: self._encode_with(images, cls_only, steps))
 
-                def encode_share(j: int) -> None:
-                    encoded[j] = self._encode_with(shares[j], cls_only, self._serial)
-
-                self._runner.run(encode_share, range(threads))
-                pieces += [encoded[j] for j in range(threads)]
-            if whole < len(x):
-                pieces.append(self._encode_with(x[whole:], cls_only, self._runner))
-        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-
-    def _encode_with(self, x: np.ndarray, cls_only: bool, runner: Runner) -> np.ndarray:
+    def _encode_with(self, x: np.ndarray, cls_only: bool, steps: Steps) -> np.ndarray:
         h = self._embed(x)
-        for layer in self._layers[:-1]:
-            h = self._block(h, layer, runner)
-        return self._block(h, self._layers[-1], runner, cls_only=cls_only)
+        layers = self._weights.layers
+        for layer in layers[:-1]:
+            h = self._block(h, layer, steps)
+        return self._block(h, layers[-1], steps, cls_only=cls_only)
 
     def _embed(self, x: np.ndarray) -> np.ndarray:
         """(B, C, H, W) -> (B, 1 + R + N, D) tokens: [CLS, registers, patches] with positions added."""
-        c = self.config
+        c, fw = self.config, self._weights
         b, ch, height, width = x.shape
         p = c.patch_size
         gh, gw = height // p, width // p
@@ -287,110 +154,90 @@ class Dinov2:
             .reshape(b, ch, gh, p, gw, p)
             .transpose(0, 2, 4, 1, 3, 5)
         )
-        patches = patches.reshape(b * gh * gw, ch * p * p)
+        patches = patches.reshape(b * gh * gw, ch * p * p)  # (B*N, C*p*p)
         r = c.num_register_tokens
         tokens = np.empty((b, 1 + r + gh * gw, c.hidden_size), np.float32)
-        body = (patches @ self._w_patch).reshape(b, gh * gw, c.hidden_size)
-        body += self._b_patch
+        body = (patches @ fw.w_patch).reshape(b, gh * gw, c.hidden_size)  # (B, N, D)
+        body += fw.b_patch
         np.add(body, self._positions.get(gh, gw, height, width), out=tokens[:, 1 + r :])
-        tokens[:, 0] = self._cls
-        tokens[:, 1 : 1 + r] = self._registers
+        tokens[:, 0] = fw.cls
+        tokens[:, 1 : 1 + r] = fw.registers
         return tokens
 
     def _block(
-        self, h: np.ndarray, layer: _Layer, runner: Runner, cls_only: bool = False
+        self, h: np.ndarray, layer: FoldedLayer, steps: Steps, cls_only: bool = False
     ) -> np.ndarray:
-        """One pre-norm encoder block on (B, T, D) tokens; cls_only keeps just the CLS row's output.
-
-        Two steps per thread, each ending in a residual update: attention (one group of heads:
-        its Q/K/V columns, attention, and its rows of the output projection) and the MLP (one share
-        of the hidden units: its fc1 columns, activation, and its rows of fc2). Each thread thus
-        packs only its share of the weights. One share adds straight into the residual stream, the
-        others into buffers of their own, summed after the step (on one thread, all add straight)."""
-        c = self.config
+        """Pre-norm block on (B, T, D) tokens: h + LayerScale(attention(norm1(h))), then
+        + LayerScale(MLP(norm2(h))); the norms' affine parts and LayerScale are in the weights.
+        Each sum is over shares (groups of heads, blocks of hidden units) that `steps` runs side
+        by side. cls_only keeps just the CLS row's output (B, 1, D)."""
+        c, kernels = self.config, self._kernels
         b, t, d = h.shape
-        heads, hd = c.num_attention_heads, c.head_dim
-        kernels, threads = self._kernels, runner.threads
-        x = h.reshape(b * t, d)
         tq = 1 if cls_only else t
-        normed = self._normalized(x, runner)
+        eps = c.layer_norm_eps
         # the residual stream (B*Tq, D), updated in place
-        resid = np.ascontiguousarray(h[:, 0]) if cls_only else x
-        partials: dict[int, np.ndarray] = {}
-
-        def add_to_residual(share: int, a: np.ndarray, w: np.ndarray) -> None:
-            if threads == 1 or share == 0:
-                kernels.gemm(a, w, resid, accumulate=True)
-            else:
-                partials[share] = np.empty_like(resid)
-                kernels.gemm(a, w, partials[share])
-
-        def gather(bias: np.ndarray) -> None:
-            for partial in [*partials.values(), bias]:
-                np.add(resid, partial, out=resid)
-            partials.clear()
-
-        groups = self._head_groups
-        width = 3 * d // groups  # Q/K/V columns per group
-        per_group = heads // groups
-        qkv = np.empty((b * t, 3 * d), np.float32)
-
-        def attend(g: int) -> None:
-            cols = slice(g * width, (g + 1) * width)
-            out = qkv[:, cols]
-            kernels.affine(normed, layer.w_qkv[:, cols], layer.b_qkv[cols], out)
-            mine = out.reshape(b, t, 3, per_group, hd)
-            ctx = np.empty((b, tq, per_group, hd), np.float32)
-            for i in range(b):
-                # queries (g, Tq, hd), already scaled; keys (g, hd, T); values (g, T, hd)
-                q = mine[i, :tq, 0].transpose(1, 0, 2)
-                k = mine[i, :, 1].transpose(1, 2, 0)
-                v = mine[i, :, 2].transpose(1, 0, 2)
-                scores = np.matmul(q, k)  # (g, Tq, T)
-                sums = softmax_numerator_(scores, kernels.exp_)
-                att = ctx[i].transpose(1, 0, 2)  # (g, Tq, hd) view
-                np.matmul(scores, v, out=att)
-                att /= sums
-            rows = slice(g * per_group * hd, (g + 1) * per_group * hd)
-            add_to_residual(g, ctx.reshape(b * tq, per_group * hd), layer.w_o[rows])
-
-        runner.run(attend, range(groups))
-        gather(layer.b_o)
-
-        normed = self._normalized(resid, runner)
-        f = c.intermediate_size
-        shares = column_chunks(f, threads)
-
-        def mlp(j: int) -> None:
-            cs = shares[j]
-            w = cs.stop - cs.start
-            if c.use_swiglu_ffn:  # weights are gate | up
-                buf = np.empty((len(normed), 2 * w), np.float32)
-                for half, cols in enumerate((cs, slice(cs.start + f, cs.stop + f))):
-                    part = buf[:, half * w : (half + 1) * w]
-                    kernels.affine(normed, layer.w_in[:, cols], layer.b_in[cols], part)
-                silu_mul_(buf[:, :w], buf[:, w:])
-                hidden = buf[:, :w]
-            else:
-                hidden = np.empty((len(normed), w), np.float32)
-                kernels.affine(normed, layer.w_in[:, cs], layer.b_in[cs], hidden)
-                kernels.gelu_(hidden)
-            add_to_residual(j, hidden, layer.w_out[cs])
-
-        runner.run(mlp, range(len(shares)))
-        gather(layer.b_out)
+        resid = np.ascontiguousarray(h[:, 0]) if cls_only else h.reshape(b * t, d)
+        # h += LayerScale1 * attention(norm1(h)): a sum over groups of heads
+        n1 = steps.normalized(h.reshape(b * t, d), eps).reshape(b, t, d)  # (B, T, D)
+        steps.add_terms(
+            resid,
+            self._weights.head_groups,
+            lambda heads: attention(n1, layer, heads, c, kernels, tq),
+            layer.b_o,
+        )
+        # h += LayerScale2 * mlp(norm2(h)): a sum over blocks of hidden units
+        n2 = steps.normalized(resid, eps)  # (B*Tq, D)
+        steps.add_terms(
+            resid,
+            steps.hidden_shares(c.intermediate_size),
+            lambda units: mlp(n2, layer, units, c, kernels),
+            layer.b_out,
+        )
         return resid.reshape(b, tq, d)
 
-    def _normalized(self, x: np.ndarray, runner: Runner) -> np.ndarray:
-        """LayerNorm without its affine part (folded into the next weights), on row chunks."""
-        out = np.empty_like(x)
-        eps = self.config.layer_norm_eps
 
-        def norm(rows: slice) -> None:
-            normalize(x[rows], eps, out=out[rows])
+def attention(
+    x: np.ndarray, layer: FoldedLayer, heads: slice, c: Dinov2Config, kernels: NumpyKernels, tq: int
+) -> Term:
+    """Self-attention of the heads `heads` (one group, as laid out in w_qkv) on normalized tokens
+    x (B, T, D), for the first tq query tokens: the group's term (ctx, w_o rows) of the output
+    projection, ctx (B*Tq, g*d)."""
+    b, t, _ = x.shape
+    g, hd = heads.stop - heads.start, c.head_dim
+    cols = slice(3 * heads.start * hd, 3 * heads.stop * hd)  # the group's Q | K | V columns
+    qkv = np.empty((b * t, 3 * g * hd), np.float32)
+    kernels.affine(x.reshape(b * t, -1), layer.w_qkv[:, cols], layer.b_qkv[cols], qkv)
+    qkv = qkv.reshape(b, t, 3, g, hd)
+    ctx = np.empty((b, tq, g, hd), np.float32)
+    for i in range(b):
+        # queries (g, Tq, hd), already scaled; keys (g, hd, T); values (g, T, hd)
+        q = qkv[i, :tq, 0].transpose(1, 0, 2)
+        k = qkv[i, :, 1].transpose(1, 2, 0)
+        v = qkv[i, :, 2].transpose(1, 0, 2)
+        scores = np.matmul(q, k)  # (g, Tq, T)
+        sums = softmax_numerator_(scores, kernels.exp_)
+        out = ctx[i].transpose(1, 0, 2)  # (g, Tq, hd) view
+        np.matmul(scores, v, out=out)
+        out /= sums
+    return ctx.reshape(b * tq, g * hd), layer.w_o[heads.start * hd : heads.stop * hd]
 
-        runner.run(norm, row_chunks(len(x), runner.threads))
-        return out
+
+def mlp(x: np.ndarray, layer: FoldedLayer, units: slice, c: Dinov2Config, kernels: NumpyKernels) -> Term:
+    """The MLP's hidden units `units` on normalized tokens x (rows, D): their term (hidden,
+    w_out rows) of the output projection, hidden (rows, u): GELU(fc1), or SwiGLU's silu(gate) * up."""
+    u = units.stop - units.start
+    if c.use_swiglu_ffn:  # weights are gate | up
+        f = c.intermediate_size
+        buf = np.empty((len(x), 2 * u), np.float32)  # (rows, gate u | up u)
+        for half, cols in enumerate((units, slice(units.start + f, units.stop + f))):
+            kernels.affine(x, layer.w_in[:, cols], layer.b_in[cols], buf[:, half * u : (half + 1) * u])
+        silu_mul_(buf[:, :u], buf[:, u:])
+        hidden = buf[:, :u]
+    else:
+        hidden = np.empty((len(x), u), np.float32)
+        kernels.affine(x, layer.w_in[:, units], layer.b_in[units], hidden)
+        kernels.gelu_(hidden)
+    return hidden, layer.w_out[units]
 
 
 def load_model(

@@ -1,8 +1,8 @@
 """Running the forward pass on several cores.
 
-The model cuts its work into independent pieces (whole images of a batch; within a layer, a group
-of heads or a share of the MLP's hidden units; row chunks for LayerNorm) that are shared between
-the calling thread and a small pool; NumPy (and ctypes, for the MKL kernels)
+The model's schedule (schedule.py) cuts its work into independent pieces (whole images of a batch;
+within a layer, a group of heads or a share of the MLP's hidden units; row chunks for LayerNorm)
+that `Runner` shares between the calling thread and a small pool; NumPy (and ctypes, for the MKL kernels)
 release the GIL, so the pieces run side by side, element-wise steps included. BLAS is switched to one
 thread meanwhile (OpenBLAS, found through /proc/self/maps), otherwise its own threads would fight
 ours. Where BLAS cannot be controlled the pieces run one after another and BLAS threads itself.
@@ -158,21 +158,3 @@ class Runner:
 
 
 _DONE = object()
-
-
-def row_chunks(rows: int, threads: int, min_rows: int = 512) -> list[slice]:
-    """Up to `threads` equal chunks of at least `min_rows` rows (fewer, smaller steps are not worth
-    handing to another thread)."""
-    count = max(1, min(threads, rows // min_rows))
-    bounds = [rows * i // count for i in range(count + 1)]
-    return [slice(bounds[i], bounds[i + 1]) for i in range(count)]
-
-
-def column_chunks(cols: int, threads: int, align: int = 16) -> list[slice]:
-    """One block of columns per thread, bounds on multiples of `align` (whole SIMD vectors).
-
-    For a weight matrix's columns: each thread then packs only its share of the weights."""
-    units = -(-cols // align)
-    count = max(1, min(threads, units))
-    bounds = [min(cols, units * i // count * align) for i in range(count + 1)]
-    return [slice(bounds[i], bounds[i + 1]) for i in range(count)]

@@ -2,9 +2,10 @@
 after another, as in transformers' Dinov2Model / Dinov2WithRegistersModel.
 
 The numerical reference for the fast model (dinov2.py), which folds LayerNorms and scales into its
-weights, fuses the Q/K/V projections and shares the work between threads: the tests compare the two
-in every run, with or without torch, and this one against transformers' stored outputs. Slow (no
-threads, float64, a Python erf): for tests and for reading, not for galleries.
+weights and fuses the Q/K/V projections (folding.py), and shares the work between threads
+(schedule.py): the tests compare the two in every run, with or without torch, and this one against
+transformers' stored outputs. Slow (no threads, float64, a Python erf): for tests and for reading,
+not for galleries.
 
 Shapes: B images, C channels, H x W pixels, p patch size, N = (H // p) * (W // p) patches,
 R register tokens, T = 1 + R + N tokens, D hidden width, h heads of width d = D / h, F MLP width.
