@@ -55,13 +55,12 @@ def make_weights(folder: Path, size: str) -> Path:
 
 
 def make_index(folder: Path, n: int, dim: int) -> None:
-    from vistamatch.atomic import atomic_save_npy
-
+    """Random unit vectors and made-up names in the original layout (no manifest: served as it is)."""
     rng = np.random.default_rng(0)
     features = rng.standard_normal((n, dim), dtype=np.float32)
     features /= np.linalg.norm(features, axis=1, keepdims=True)
-    atomic_save_npy(folder / "gallery_features.npy", features)
-    atomic_save_npy(folder / "gallery_mapping.npy", np.array([f"{i // 1000:02d}/{i:06d}.jpg" for i in range(n)]))
+    np.save(folder / "gallery_features.npy", features)
+    np.save(folder / "gallery_mapping.npy", np.array([f"{i // 1000:02d}/{i:06d}.jpg" for i in range(n)]))
 
 
 def query_jpeg() -> bytes:

@@ -24,17 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
-from bench_api import MODELS, SETTLE_S, make_weights, pct, query_jpeg, start_server  # noqa: E402
-
-
-def make_index(folder: Path, n: int, dim: int) -> None:
-    """Random unit vectors and made-up names in the original layout (no manifest: served as it is)."""
-    rng = np.random.default_rng(0)
-    features = rng.standard_normal((n, dim), dtype=np.float32)
-    features /= np.linalg.norm(features, axis=1, keepdims=True)
-    np.save(folder / "gallery_features.npy", features)
-    np.save(folder / "gallery_mapping.npy", np.array([f"{i // 1000:02d}/{i:06d}.jpg" for i in range(n)]))
+from bench_api import MODELS, SETTLE_S, make_index, make_weights, pct, query_jpeg, start_server  # noqa: E402
 
 
 def main() -> int:
