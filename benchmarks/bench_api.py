@@ -41,6 +41,7 @@ SETTLE_S = 0.3
 MODELS = {  # hidden, layers, heads, mlp
     "base": (768, 12, 12, 3072),
     "small": (384, 12, 6, 1536),
+    "tiny": (32, 2, 2, 64),
 }
 
 

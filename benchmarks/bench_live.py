@@ -30,12 +30,10 @@ import httpx
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_api import MODELS, make_weights  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-MODELS = {  # hidden, layers, heads, mlp
-    "tiny": (32, 2, 2, 64),
-    "small": (384, 12, 6, 1536),
-    "base": (768, 12, 12, 3072),
-}
 
 
 def noise_png(seed: int, size: int = 256) -> bytes:
@@ -43,16 +41,6 @@ def noise_png(seed: int, size: int = 256) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def make_weights(folder: Path, size: str) -> Path:
-    from vistamatch.model import Dinov2Config, random_state_dict, save_weights
-
-    hidden, layers, heads, mlp = MODELS[size]
-    config = Dinov2Config(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=mlp)
-    path = folder / f"random-dinov2-{size}.npz"
-    save_weights(random_state_dict(config, seed=0), path)
-    return path
 
 
 def free_port() -> int:
