@@ -11,11 +11,12 @@ whose memory the decode budget bounds (imaging/budget.py).
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -53,15 +54,22 @@ class LoadedEngine:
     store_description: str | None = None  # e.g. "approximate: 99.7 % of exact top-50, measured on 1,000 of your images"
     lock: ModelTurns = field(default_factory=ModelTurns)  # one model run at a time (shared with a background build)
 
-    def reopen_index(self) -> None:
-        """Read the index again after this process changed it (duplicates moved to the trash or back)."""
-        from ..index import open_index
+    def with_index(self, index) -> "LoadedEngine":
+        """The same embedder and options on another opened index (a new generation to publish)."""
+        engine = copy.copy(self.engine)
+        engine.index = index
+        return replace(self, engine=engine, **_index_facts(index))
 
-        old = self.engine.index
-        index = open_index(old.paths, gallery_dir=old.gallery_dir)
-        with self.lock:  # no search is halfway through the old one
-            self.engine.index = index
-        self.gallery_size = index.size
+
+def _index_facts(index) -> dict:
+    """What /api/stats tells about an opened index."""
+    return {
+        "dim": index.dim,
+        "gallery_size": index.size,
+        "built_at": index.manifest.built_at if index.manifest else None,
+        "store": "exact" if index.store.exact else "ann",
+        "store_description": index.store_description,
+    }
 
 
 class StaleQuery(VistaMatchError):
@@ -121,12 +129,8 @@ def open_loaded(settings: Settings, spec, embedder, *, build_seconds=None, lock:
         weights=spec.weights,
         fingerprint=embedder.fingerprint,
         model_backend=embedder.model.backend if embedder.name == "numpy" else embedder.name,
-        dim=index.dim,
-        gallery_size=index.size,
-        built_at=index.manifest.built_at if index.manifest else None,
         build_seconds=build_seconds,
-        store="exact" if index.store.exact else "ann",
-        store_description=index.store_description,
+        **_index_facts(index),
         **({"lock": lock} if lock is not None else {}),
     )
 

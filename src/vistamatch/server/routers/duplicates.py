@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from ...duplicates import DEFAULT_THRESHOLD, find_duplicate_groups
 from ...duplicates.finder import SORTS
 from ...duplicates.trash import NoSuchBatch, Trash, TrashError
+from ...index import open_index
 from ...index.files import LockTimeout
 from ..paths import gallery_url, thumb_url
 from ..schemas import DuplicatesResponse, ErrorResponse, TrashBatches, TrashRequest, TrashResponse, UndoRequest
@@ -92,8 +93,10 @@ def _locked(state: AppState, loaded: LoadedEngine, action):
             raise HTTPException(404, str(exc)) from None
         except TrashError as exc:
             raise HTTPException(409, str(exc)) from None
-        if result.done and not result.dry_run:
-            loaded.reopen_index()
+        if result.done and not result.dry_run:  # searches from now on see the index without (or with) the moved files
+            old = loaded.engine.index
+            index = open_index(old.paths, gallery_dir=old.gallery_dir, store=state.settings.store)
+            state.service.publish(loaded.with_index(index))
         if result.batch is not None:  # every action is logged; the batch's journal holds each file
             b = result.batch
             log.info("trash batch %s %s: %d files, %d refused", b.id, b.state, len(result.done), len(result.refused))
