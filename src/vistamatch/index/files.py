@@ -244,7 +244,7 @@ class IndexFiles:
         self._require_lock()
         journal = self._read_journal()
         if journal is not None:
-            if journal and all(_staged_intact(e) or _already_renamed(e) for e in journal.values()):
+            if journal and all(_is_the_staged_file(e, "staged") or _is_the_staged_file(e, "target") for e in journal.values()):
                 self._rename_all(journal.values())
             else:  # incomplete: whatever was staged can not be trusted
                 for e in journal.values():
@@ -320,7 +320,7 @@ class IndexFiles:
     def _rename_all(self, entries) -> None:
         entries = sorted(entries, key=lambda e: Path(e["target"]) == self.paths.manifest)  # the manifest last
         for e in entries:
-            if _staged_intact(e):
+            if _is_the_staged_file(e, "staged"):
                 os.replace(e["staged"], e["target"])
                 self._step(f"renamed {Path(e['target']).name}")
         for folder in {Path(e["target"]).parent for e in entries}:
@@ -394,17 +394,10 @@ def _read_npy(f: BinaryIO, path: Path, *, mmap: bool) -> tuple[np.ndarray, str |
     return data.reshape(shape, order=order), token
 
 
-def _staged_intact(entry: dict) -> bool:
+def _is_the_staged_file(entry: dict, where: str) -> bool:
+    """Whether ``entry[where]`` ("staged" or "target") is the file the journal staged: its size and inode."""
     try:
-        st = os.stat(entry["staged"])
-    except FileNotFoundError:
-        return False
-    return st.st_size == entry["size"] and st.st_ino == entry["inode"]
-
-
-def _already_renamed(entry: dict) -> bool:
-    try:
-        st = os.stat(entry["target"])
+        st = os.stat(entry[where])
     except FileNotFoundError:
         return False
     return st.st_size == entry["size"] and st.st_ino == entry["inode"]
