@@ -3,9 +3,6 @@ the reason, and eight of them at once leave a live server's peak memory where it
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from fastapi.testclient import TestClient
 from vistamatch.imaging import loading
 from vistamatch.server import create_app
 
-from .test_serve_cli import free_port, stop, wait_ready
+from .test_serve_cli import start_serve, stop, wait_ready
 
 
 @pytest.fixture
@@ -76,15 +73,7 @@ def vm_kib(pid: int, field: str) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs /proc (Linux)")
 def test_eight_parallel_huge_webp_uploads_leave_the_peak_memory_bounded(tmp_path, photo_gallery, tiny_weights, huge_images):
-    port, data = free_port(), tmp_path / "data"
-    cmd = [
-        sys.executable, "-m", "vistamatch", "serve", "--gallery", str(photo_gallery), "--port", str(port),
-        "--weights", str(tiny_weights), "--features", str(data / "gallery_features.npy"),
-        "--mapping", str(data / "gallery_mapping.npy"), "--history", str(data / "search_history.json"), "--quiet",
-    ]  # fmt: skip
-    env = {**os.environ, "VISTAMATCH_THUMBS_DIR": str(data / "thumbs")}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_serve(tmp_path, photo_gallery, tiny_weights)
     try:
         wait_ready(proc, url)
         before = vm_kib(proc.pid, "VmHWM")

@@ -34,6 +34,20 @@ def wait_ready(proc: subprocess.Popen, url: str, timeout: float = 120) -> None:
     raise AssertionError("the server did not become ready")
 
 
+def start_serve(tmp_path: Path, gallery: Path, weights: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    """`vistamatch serve` on a free loopback port with its index, history and thumbnails in tmp_path/data."""
+    port, data = free_port(), tmp_path / "data"
+    cmd = [
+        sys.executable, "-m", "vistamatch", "serve", "--gallery", str(gallery), "--port", str(port),
+        "--weights", str(weights), "--features", str(data / "gallery_features.npy"),
+        "--mapping", str(data / "gallery_mapping.npy"), "--history", str(data / "search_history.json"), "--quiet",
+        *options,
+    ]  # fmt: skip
+    env = {**os.environ, "VISTAMATCH_THUMBS_DIR": str(data / "thumbs")}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def stop(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGINT)
     try:
@@ -44,17 +58,8 @@ def stop(proc: subprocess.Popen) -> int:
 
 
 def test_serve_builds_the_index_and_serves_on_loopback(tmp_path, photo_gallery, tiny_weights, query_jpeg):
-    port = free_port()
     data = tmp_path / "data"
-    cmd = [
-        sys.executable, "-m", "vistamatch", "serve", "--gallery", str(photo_gallery), "--port", str(port),
-        "--weights", str(tiny_weights), "--features", str(data / "gallery_features.npy"),
-        "--mapping", str(data / "gallery_mapping.npy"), "--history", str(data / "search_history.json"), "--quiet",
-        "--allowed-host", "photos.lan", "--header-timeout", "1",
-    ]  # fmt: skip
-    env = {**os.environ, "VISTAMATCH_THUMBS_DIR": str(data / "thumbs")}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_serve(tmp_path, photo_gallery, tiny_weights, "--allowed-host", "photos.lan", "--header-timeout", "1")
     try:
         wait_ready(proc, url)
         assert (data / "gallery_features.npy").is_file() and (data / "gallery_manifest.json").is_file()
@@ -63,7 +68,7 @@ def test_serve_builds_the_index_and_serves_on_loopback(tmp_path, photo_gallery, 
         assert (data / "search_history.json").is_file()
         assert httpx.get(f"{url}/api/health", headers={"Host": "photos.lan"}).status_code == 200
         assert httpx.get(f"{url}/api/health", headers={"Host": "evil.example"}).status_code == 421
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:  # --header-timeout 1
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=30) as stalled:  # --header-timeout 1
             assert stalled.recv(100).startswith(b"HTTP/1.1 408 ")
     finally:
         assert stop(proc) == 0
