@@ -8,26 +8,18 @@ they keep their input order. Unreadable images are skipped and reported in `Feed
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 
 from ..errors import ImageLoadError
 from ..imaging import PreprocessConfig, load_and_preprocess
 from ..imaging.loading import ImageSource
-from ..index.pipeline import ShapeBatcher
+from ..index.pipeline import ShapeBatcher, ordered_map
 from ..model.parallel import default_threads
 from .base import Embedder
-
-T = TypeVar("T")
-R = TypeVar("R")
-
 
 @dataclass
 class FeedStats:
@@ -36,22 +28,6 @@ class FeedStats:
     decode_s: float = 0.0  # decoding + preprocessing, summed over the workers
     wait_s: float = 0.0  # the consumer waiting for a decoded image (decoding not hidden)
     embed_s: float = 0.0  # inside embedder.embed
-
-
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, ahead: int) -> Iterator[R]:
-    """fn(item) for each item, in order, computed by `workers` threads up to `ahead` items in
-    advance of the consumer (also while the consumer is busy with earlier results)."""
-    items = iter(items)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vistamatch-feed") as pool:
-        window = deque(pool.submit(fn, item) for item in itertools.islice(items, max(1, ahead)))
-        try:
-            while window:
-                future = window.popleft()
-                window.extend(pool.submit(fn, item) for item in itertools.islice(items, 1))
-                yield future.result()
-        finally:
-            for future in window:
-                future.cancel()
 
 
 def decoded_batches(

@@ -9,9 +9,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from ..errors import ImageLoadError
 from ..imaging import PreprocessConfig, load_and_preprocess
 from ..regular_files import RefusedFile, read_regular
 from .scan import GalleryFile, content_hash
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -70,17 +74,23 @@ def decode_ahead(
     files: Iterable[GalleryFile], config: PreprocessConfig, claims: Claims, *, workers: int, prefetch: int
 ) -> Iterator[Decoded]:
     """``read_and_decode`` of each file, in order, with up to ``prefetch`` files in flight."""
-    files = iter(files)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vistamatch-decode")
-    window = deque(pool.submit(read_and_decode, f, config, claims) for f in itertools.islice(files, prefetch))
-    try:
-        while window:
-            decoded = window.popleft().result()
-            for f in itertools.islice(files, 1):
-                window.append(pool.submit(read_and_decode, f, config, claims))
-            yield decoded
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return ordered_map(lambda f: read_and_decode(f, config, claims), files, workers=workers, ahead=prefetch)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, ahead: int) -> Iterator[R]:
+    """fn(item) for each item, in order, computed by `workers` threads up to `ahead` items in
+    advance of the consumer (also while the consumer is busy with earlier results)."""
+    items = iter(items)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vistamatch-decode") as pool:
+        window = deque(pool.submit(fn, item) for item in itertools.islice(items, max(1, ahead)))
+        try:
+            while window:
+                future = window.popleft()
+                window.extend(pool.submit(fn, item) for item in itertools.islice(items, 1))
+                yield future.result()
+        finally:
+            for future in window:
+                future.cancel()
 
 
 class ShapeBatcher:
