@@ -151,3 +151,19 @@ def test_auto_is_exact_for_small_galleries_and_approximate_for_large_ones(monkey
         AnnStore.build(clustered_store(n=39))
     with pytest.raises(VistaMatchError, match="pip install"):
         choose_kind(10, "ann")
+
+
+def test_the_saved_form_holds_faiss_bytes_once_more_at_most(exact, ann):
+    import tracemalloc
+
+    blob_size = len(ann.to_bytes())
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        saved = ann.to_bytes()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(saved) == blob_size
+    # faiss's serialized array plus the output: about two sizes (a join of .tobytes() copies took three)
+    assert peak < 2.3 * blob_size, (peak, blob_size)

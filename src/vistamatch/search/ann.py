@@ -245,11 +245,14 @@ class AnnStore:
         """Write the structure to ``path`` atomically (see ``to_bytes``)."""
         atomic_write_bytes(path, self.to_bytes())
 
-    def to_bytes(self) -> bytes:
-        """The saved form: magic, header JSON, faiss's bytes, id -> row (what the index commits)."""
+    def to_bytes(self) -> np.ndarray:
+        """The saved form as uint8: magic, header JSON, faiss's bytes, id -> row (what the index commits)."""
         blob = _faiss().serialize_index(self._index)
         header = json.dumps({**self.info.__dict__, "count": len(self), "ids": len(self._rows), "bytes": len(blob)}).encode()
-        return b"".join([_MAGIC, len(header).to_bytes(_HEADER, "little"), header, blob.tobytes(), self._rows.tobytes()])
+        parts = [np.frombuffer(part, np.uint8) for part in (_MAGIC, len(header).to_bytes(_HEADER, "little"), header)]
+        parts += [blob, self._rows.view(np.uint8)]
+        # faiss's bytes and the output, no more (a join of .tobytes() copies held three at once)
+        return np.concatenate(parts)
 
     @classmethod
     def load(cls, path: str | os.PathLike, base: NumpyStore) -> AnnStore:
