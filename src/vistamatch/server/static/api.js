@@ -88,6 +88,7 @@ export const searchAgain = (historyId, options, signal) => postJson("api/search/
 
 export const getConfig = () => api("api/config");
 export const getStats = () => api("api/stats");
+export const getIndexState = (query = {}) => api(`api/index?${new URLSearchParams(query)}`);
 export const listHistory = (limit) => api(`api/history?limit=${limit}`);
 export const deleteHistory = (id) => api(`api/history/${encodeURIComponent(String(id))}`, { method: "DELETE" });
 export const clearHistory = () => api("api/history/clear", { method: "POST" });

@@ -1,9 +1,11 @@
 // VistaMatch search page: ES modules, no build step. main.js reads the server's configuration
-// (limits, tier names) and wires the search view, the history drawer and the gallery line.
+// (limits, tier names) and wires the search view, the history drawer, the gallery line and the
+// index strip.
 
 import * as client from "./api.js";
 import { $, plural } from "./dom.js";
 import { HistoryView } from "./history-view.js";
+import { IndexStateView } from "./index-state.js";
 import { SearchView } from "./search-view.js";
 
 async function loadGalleryInfo() {
@@ -40,6 +42,7 @@ function start() {
   });
   history = new HistoryView({ onReplay: (entry) => search.showEntry(entry) });
   loadGalleryInfo();
+  new IndexStateView().poll();
 }
 
 start();
