@@ -79,6 +79,7 @@ class Settings:
             keep_alive_seconds=env_number("VISTAMATCH_KEEP_ALIVE", cls.keep_alive_seconds),
             max_connections=int(env_number("VISTAMATCH_MAX_CONNECTIONS", cls.max_connections)),
             index_lock_timeout=float(os.environ.get("VISTAMATCH_INDEX_LOCK_TIMEOUT") or 60.0),
+            commit_seconds=env_number("VISTAMATCH_COMMIT_SECONDS", cls.commit_seconds),
             watch=_env_flag("VISTAMATCH_WATCH", "0"),
             watch_poll=_env_flag("VISTAMATCH_WATCH_POLL", "0"),
             store=defaults.store_kind(),
