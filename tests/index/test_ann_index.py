@@ -98,7 +98,7 @@ def test_store_ann_builds_commits_and_opens_the_structure(clustered, tmp_path):
 
 def test_auto_below_the_threshold_and_tiny_galleries_are_exact(clustered, tmp_path):
     paths = IndexPaths.in_dir(tmp_path / "auto")
-    build_index(clustered, PixelStatsModel(), paths, progress=False)  # 160 images: far below 20k
+    build_index(clustered, PixelStatsModel(), paths, progress=False)  # 160 images: far below 10k
     assert json.loads(paths.manifest.read_text())["store"] == {"requested": "auto", "kind": "exact"}
     assert not paths.structure.exists() and open_strict(paths).store.exact
     with pytest.warns(ExactFallbackWarning, match="no approximate structure"):

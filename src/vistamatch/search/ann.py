@@ -29,7 +29,7 @@ from .topk import top_k
 
 KIND = "ivf-sq8"
 KINDS = ("exact", "ann", "auto")
-AUTO_EXACT_BELOW = 20_000  # "auto": the exact scan under this many vectors (docs/benchmarks.md)
+AUTO_EXACT_BELOW = 10_000  # "auto": the exact scan under this many vectors (docs/benchmarks.md)
 RESCORE = 4  # candidates fetched per wanted hit, re-scored exactly
 TRAIN_PER_LIST = 40  # k-means training vectors per list (faiss wants >= 39)
 TRAIN_ITERATIONS = 10  # k-means rounds: more buy no recall on clustered data, only build time
