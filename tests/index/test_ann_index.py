@@ -318,16 +318,12 @@ def test_an_original_index_grows_its_structure_beside_it_on_a_writers_first_open
 
 
 def test_a_deferred_retrain_runs_in_the_background_while_the_old_structure_answers(clustered, tmp_path, monkeypatch):
-    import functools
     import threading
-
-    from vistamatch.index import build as build_module
 
     paths = IndexPaths.in_dir(tmp_path / "idx")
     build(clustered, paths)
     write_clusters(clustered, 200, start=1000)  # the gallery more than doubles: needs a retrain
-    monkeypatch.setattr(build_module, "plan_store", functools.partial(index_store.plan_store, retrain="later"))
-    build(clustered, paths)
+    build(clustered, paths, retrain="later")
     store = json.loads(paths.manifest.read_text())["store"]
     assert store["retrain"] == "pending" and store["trained_count"] == 160 and store["note"].startswith("retrain pending")
     old = open_strict(paths)
@@ -352,7 +348,7 @@ def test_a_deferred_retrain_runs_in_the_background_while_the_old_structure_answe
     assert_equals_exact_probing_every_list(during)
     release.set()
     worker.join(120)
-    assert done and done[0].startswith(f"{paths.structure}: retrained on 360 images")
+    assert done and done[0].startswith(f"{paths.structure}: trained on 360 images in the background")
     store = json.loads(paths.manifest.read_text())["store"]
     assert "retrain" not in store and store["trained_count"] == 360 and store["recall"]["queries"] == 360
     after = open_strict(paths)
@@ -362,21 +358,16 @@ def test_a_deferred_retrain_runs_in_the_background_while_the_old_structure_answe
 
 
 def test_a_retrain_whose_rows_changed_meanwhile_is_not_committed(clustered, tmp_path, monkeypatch):
-    import functools
-
-    from vistamatch.index import build as build_module
-
     paths = IndexPaths.in_dir(tmp_path / "idx")
     build(clustered, paths)
     write_clusters(clustered, 200, start=1000)
-    monkeypatch.setattr(build_module, "plan_store", functools.partial(index_store.plan_store, retrain="later"))
-    build(clustered, paths)
+    build(clustered, paths, retrain="later")
     real_build = AnnStore.build.__func__
 
     def build_then_the_gallery_changes(cls, base, **kw):
         fresh = real_build(cls, base, **kw)
         write_clusters(clustered, 3, start=2000)
-        build(clustered, paths)  # a build commits other rows during the retrain
+        build(clustered, paths, retrain="later")  # a build commits other rows during the retrain
         return fresh
 
     monkeypatch.setattr(AnnStore, "build", classmethod(build_then_the_gallery_changes))
@@ -384,3 +375,91 @@ def test_a_retrain_whose_rows_changed_meanwhile_is_not_committed(clustered, tmp_
     index = open_strict(paths)
     assert index.size == 363 and index.store.info.trained_count == 160
     assert_equals_exact_probing_every_list(index)
+
+
+def test_a_deferred_first_structure_leaves_the_exact_scan_answering_until_trained(clustered, tmp_path):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths, retrain="later")  # no structure yet: nothing trained in the build
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["kind"] == "exact" and store["retrain"] == "pending" and not paths.structure.exists()
+    assert open_index(paths, store="ann").store.exact
+    build(clustered, paths, retrain="later")  # nothing changed: still pending
+    assert json.loads(paths.manifest.read_text())["store"]["retrain"] == "pending"
+    assert index_store.retrain_structure(paths).startswith(f"{paths.structure}: trained on 160 images")
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["kind"] == "ann" and "retrain" not in store
+    assert_equals_exact_probing_every_list(open_strict(paths))
+
+
+def test_a_build_that_retrains_now_builds_what_was_left_pending(clustered, tmp_path):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths, retrain="later")
+    build(clustered, paths)  # the CLI's build: the structure is built in it
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert store["kind"] == "ann" and "retrain" not in store
+
+
+def _watching_client(clustered, tmp_path, tiny_weights):
+    from vistamatch.server import Settings, create_app
+
+    settings = Settings.for_folder(clustered, tmp_path / "idx", tiny_weights, history_path=tmp_path / "h.json",
+                                   store="ann", watch=True, watch_debounce_seconds=0.3, load_wait_seconds=120)
+    return TestClient(create_app(settings), base_url="http://localhost")
+
+
+def _wait(check, what, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _search_answers(client, image: Path) -> None:
+    r = client.post("/api/search", files={"image": ("q.png", image.read_bytes(), "image/png")}, params={"topk": 5})
+    assert r.status_code == 200, r.text
+    assert r.json()["tiers"][0]["items"]
+
+
+def test_the_server_trains_the_structure_in_the_background_while_searches_answer(clustered, tmp_path, monkeypatch, tiny_weights):
+    import threading
+
+    serve_with_a_stand_in_model(monkeypatch)
+    training, release = threading.Event(), threading.Event()
+    real_build = AnnStore.build.__func__
+
+    def held_build(cls, base, **kw):  # only the background training builds a structure
+        training.set()
+        assert release.wait(60)
+        return real_build(cls, base, **kw)
+
+    monkeypatch.setattr(AnnStore, "build", classmethod(held_build))
+    with _watching_client(clustered, tmp_path, tiny_weights) as client:
+        assert training.wait(60)
+        state = _wait(lambda: (s := client.get("/api/index").json())["state"] == "watching" and s, "the first build")
+        assert state["structure"] == "training" and state["store"].startswith("exact")
+        _search_answers(client, clustered / "img_0001.png")  # the exact scan answers meanwhile
+        release.set()
+        state = _wait(lambda: (s := client.get("/api/index").json())["structure"] is None and s, "the training")
+        assert state["store"].startswith("approximate: 100.0 % of exact top-"), state
+        assert "trained on 160 images in the background" in state["structure_note"]
+        assert client.get("/api/stats").json()["store"] == "ann"  # published: searches use it
+        _search_answers(client, clustered / "img_0002.png")
+
+
+def test_a_failed_background_training_is_reported_and_the_exact_scan_stays(clustered, tmp_path, monkeypatch, tiny_weights):
+    serve_with_a_stand_in_model(monkeypatch)
+
+    def failing_build(cls, base, **kw):
+        raise MemoryError("no room for the lists")
+
+    monkeypatch.setattr(AnnStore, "build", classmethod(failing_build))
+    with _watching_client(clustered, tmp_path, tiny_weights) as client:
+        state = _wait(lambda: (s := client.get("/api/index").json())["structure_note"] and s, "the training")
+        assert state["structure_note"] == "training failed: no room for the lists" and state["structure"] is None
+        assert state["store"].startswith("exact")
+        _search_answers(client, clustered / "img_0003.png")

@@ -119,6 +119,7 @@ def build_index(
     commit_seconds: float | None = None,
     on_progress: Callable[[BuildProgress], None] | None = None,
     store: str = "auto",
+    retrain: str = "now",
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
@@ -128,7 +129,8 @@ def build_index(
     LockTimeout if the other build takes longer, EmbedderMismatchError if another embedder wrote
     the index and this one disagrees with its rows. Only regular files are read; symlinks leading
     outside the gallery are skipped unless ``follow_outside_links``. ``store`` ("auto", "exact" or
-    "ann") is the vector store kind to build (see ``store.plan_store``).
+    "ann") is the vector store kind to build; ``retrain`` "later" leaves the training of a new
+    approximate structure to ``store.retrain_structure`` in the background (see ``store.plan_store``).
 
     With ``commit_seconds``, what is embedded so far is also committed every that many seconds (the
     files not read yet keep their previous rows, new ones are left out and counted in the manifest's
@@ -136,6 +138,7 @@ def build_index(
     build while it runs. ``on_progress`` gets a ``BuildProgress`` after each model call and commit.
     """
     with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store) as plan:
+        plan.retrain = retrain
         workers = workers or min(8, os.cpu_count() or 2)
         checkpoint, resumed = Checkpoint.open(paths.checkpoint_dir, plan.meta)
         t0 = time.perf_counter()
@@ -186,6 +189,7 @@ class BuildPlan:
     report: BuildReport
     started: float
     store: str  # the vector store kind to build: auto, exact or ann
+    retrain: str = "now"  # or "later": a new approximate structure is trained by store.retrain_structure
 
 
 @contextmanager
@@ -250,7 +254,7 @@ def finish_build(
 
     manifest = _manifest(plan, ordered)
     fresh = {**resumed, **fresh}
-    report.written = _write(plan.index_files, manifest, indexed, previous, fresh, plan.store, rows_on_disk_changed=rows_on_disk_changed)
+    report.written = _write(plan.index_files, manifest, indexed, previous, fresh, plan.store, plan.retrain, rows_on_disk_changed=rows_on_disk_changed)
     report.store = manifest.store
 
 
@@ -395,6 +399,7 @@ def _write(
     previous: PreviousIndex,
     fresh,
     store: str,
+    retrain: str = "now",
     *,
     rows_on_disk_changed: bool = False,
 ) -> bool:
@@ -406,7 +411,7 @@ def _write(
     old = previous.manifest
     before = previous.exact_store()
     if old is not None and order == previous.order and not rows_on_disk_changed:
-        plan = plan_store(store, before, (previous.structure, before), old.store, None)
+        plan = plan_store(store, before, (previous.structure, before), old.store, None, retrain=retrain)
         manifest.store = plan.store
         if old.files != manifest.files or old.store != plan.store:  # e.g. touched files: same rows, new mtimes
             manifest.built_at, manifest.build_seconds = old.built_at, old.build_seconds
@@ -425,7 +430,7 @@ def _write(
     mapping = np.array([r.path for r in indexed], dtype=str) if indexed else np.zeros(0, dtype="<U1")
     hash_before = dict(previous.order)
     changed = [path for path, h in order if hash_before.get(path, h) != h]
-    plan = plan_store(store, NumpyStore(features, mapping), (previous.structure, before), old.store if old else None, changed)
+    plan = plan_store(store, NumpyStore(features, mapping), (previous.structure, before), old.store if old else None, changed, retrain=retrain)
     manifest.store = plan.store
     files.commit(manifest, (features, mapping), plan.structure)
     return True

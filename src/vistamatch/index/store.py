@@ -59,9 +59,10 @@ def plan_store(
     ``previous`` is the committed structure's bytes and the exact store of the rows it was built for,
     ``previous_store`` the committed manifest's store, ``changed`` the keys whose content changed, or
     None when the rows are the committed ones (then a fitting committed store is kept as it is).
-    ``retrain``: "now" retrains a structure that ``needs_retrain`` in this build; "later" keeps it
-    updated (it holds every row and still meets the target) and marks the store ``"retrain": "pending"``
-    for ``retrain_structure`` to do in the background (retrained now if it no longer meets the target).
+    ``retrain``: "now" builds or retrains the structure in this build; "later" keeps a committed one
+    updated while it still meets the target, and otherwise (none yet, or it no longer meets the target)
+    commits the exact store; either way the store is marked ``"retrain": "pending"`` for
+    ``retrain_structure`` to train in the background while searches go on.
     """
     kind = ann.choose_kind(len(exact), requested)
     base = {"requested": requested}
@@ -70,13 +71,17 @@ def plan_store(
     if len(exact) < ann.TRAIN_PER_LIST:
         return StorePlan({**base, "kind": "exact", "note": f"{len(exact)} images: too few for the approximate store"})
     old = _load_previous(previous)
-    if changed is None and previous_store and previous_store.get("requested") == requested:
+    left_pending = retrain == "now" and previous_store and previous_store.get("retrain") == "pending"
+    if changed is None and previous_store and previous_store.get("requested") == requested and not left_pending:
         if previous_store.get("kind") == "exact" or old is not None:
             return StorePlan(previous_store)  # same rows, same request: nothing to redo
     if old is not None:
         old.update(exact, changed or ())
         if old.needs_retrain and retrain == "later" and _tune(old, exact).met:
             return _ann_plan(base, old, "retrain pending: the gallery changed a lot since the lists were placed", "pending")
+    if retrain == "later" and (old is None or old.needs_retrain):  # the exact scan answers until it is trained
+        return StorePlan({**base, "kind": "exact", "retrain": "pending",
+                          "note": "the approximate structure is being built in the background"})
     note = None
     if old is not None and old.needs_retrain:
         old, note = None, "retrained: the gallery changed too much since the lists were placed"
@@ -110,17 +115,23 @@ def retrain_structure(paths: IndexPaths, *, lock_timeout: float | None = None) -
     exact = exact_store(snapshot)
     fresh = ann.AnnStore.build(exact)
     report = _tune(fresh, exact)
-    if not report.met:
+    if not report.met and snapshot.manifest.store.get("kind") == "ann":
         return f"{paths.structure}: the retrained structure {recall.describe(report)}; the committed one stays"
     files = IndexFiles(paths) if lock_timeout is None else IndexFiles(paths, lock_timeout=lock_timeout)
     with files.locked():
         manifest, _ = files.load_manifest()
         if manifest is None or (manifest.rows or {}).get("token") != snapshot.manifest.rows["token"]:
             return f"{paths.structure}: the rows changed during the retrain; not committed (the next build decides again)"
-        plan = _ann_plan({"requested": manifest.store["requested"]}, fresh, "retrained in the background")
+        base = {"requested": manifest.store["requested"]}
+        if report.met:
+            plan = _ann_plan(base, fresh, "trained in the background")
+        else:  # the exact scan stays, no longer pending: the approximate store cannot beat it on these rows
+            plan = StorePlan({**base, "kind": "exact", "recall": report.to_dict(), "note": recall.describe(report)})
         manifest.store = plan.store
         files.commit(manifest, structure=plan.structure)
-    return f"{paths.structure}: retrained on {len(exact):,} images ({recall.describe(report)})"
+    if not report.met:
+        return f"{paths.features}: {recall.describe(report)}; the exact scan stays"
+    return f"{paths.structure}: trained on {len(exact):,} images in the background ({recall.describe(report)})"
 
 
 def _tune(store: ann.AnnStore, exact: NumpyStore) -> recall.RecallReport:
@@ -194,7 +205,7 @@ def open_store(exact: NumpyStore, snapshot, requested: str, path: Path) -> tuple
     if manifest is None and structure is not None:  # grown beside an original index (grow_structure)
         built = {"kind": "ann"}
     if built.get("kind") != "ann":
-        if requested == "ann":
+        if requested == "ann" and built.get("retrain") != "pending":  # pending: being trained, no news
             how = "vistamatch serve, which builds it beside an index without a manifest" if manifest is None else "vistamatch index --store ann"
             return exact, f"index {path.parent} has no approximate structure: exact scan; build one with: {how}"
         return exact, None

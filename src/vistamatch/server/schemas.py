@@ -310,3 +310,6 @@ class IndexState(BaseModel):
     last_update: str | None = Field(None, description="when the index last changed (ISO 8601)")
     generation: int | None = Field(None, description="the committed generation searches use")
     error: str | None = Field(None, description="why the last update failed, if it did")
+    structure: str | None = Field(None, description="'training' while the approximate structure is trained in the background")
+    structure_note: str | None = Field(None, description="what the last background training of the structure did")
+    store: str | None = Field(None, description="how searches run now: the exact scan, or the approximate store and its measured recall")

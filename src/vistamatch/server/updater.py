@@ -10,6 +10,11 @@ polling for network drives: ``watch_poll``). Changes wake the index thread, whic
 ``watch_debounce_seconds`` and for the changed files to stop growing (a copy in progress), then runs
 the incremental build again: only new and changed files are embedded, deleted ones dropped.
 
+The approximate structure is never trained inside those builds (``retrain="later"``): a build keeps
+the committed one updated in place, or commits the exact scan, and marks the store pending; a third
+thread then trains a new structure from the committed rows (``store.retrain_structure``) while
+searches go on with the old structure or the exact scan, and publishes the index once it is committed.
+
 The model is shared: the build runs it through ``_TurnTakingEmbedder``, taking turns (``turns.py``) with
 the searches' model runs, searches first: a search waits for one build batch at most.
 """
@@ -55,6 +60,8 @@ class IndexStatus:
     last_update: str | None = None
     generation: int | None = None
     error: str | None = None
+    structure: str | None = None  # "training" while the approximate structure is trained in the background
+    structure_note: str | None = None  # what the last background training did
 
 
 class _Stopped(Exception):
@@ -91,6 +98,8 @@ class IndexUpdater:
         self._status_lock = threading.Lock()
         self._status = IndexStatus()
         self._threads: list[threading.Thread] = []
+        self._publish_lock = threading.Lock()  # the index and training threads publish in commit order
+        self._training: threading.Thread | None = None
         self._spec, self._embedder = model or (None, None)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -163,6 +172,7 @@ class IndexUpdater:
                 commit_seconds=self.settings.commit_seconds,
                 on_progress=self._on_progress,
                 store=self.settings.store,
+                retrain="later",  # trained by _train_in_background, not in this build
             )
         except _Stopped:  # the server is shutting down; the checkpoint keeps the work done
             return True
@@ -186,7 +196,35 @@ class IndexUpdater:
             eta_seconds=None,
             skipped=[(r.path, r.reason or "") for r in report.skipped],
         )
+        if (report.store or {}).get("retrain") == "pending":
+            self._train_in_background()
         return True
+
+    def _train_in_background(self) -> None:
+        """Start training the pending approximate structure, unless a training runs (the next build asks again)."""
+        if self._training is not None and self._training.is_alive():
+            return
+        self._set(structure="training")
+        self._training = threading.Thread(target=self._train, name="vistamatch-train", daemon=True)
+        self._threads.append(self._training)
+        self._training.start()
+
+    def _train(self) -> None:
+        from ..index.store import retrain_structure
+
+        try:
+            note = retrain_structure(self.paths, lock_timeout=self.settings.index_lock_timeout)
+        except Exception as exc:  # noqa: BLE001 - the committed structure (or the exact scan) keeps answering
+            log.warning("training the approximate structure failed: %s", exc)
+            self._set(structure=None, structure_note=f"training failed: {exc}")
+            return
+        if note:
+            log.info("%s", note)
+        try:
+            if self._committed_generation() != self.status().generation:
+                self._open_and_publish()
+        finally:
+            self._set(structure=None, structure_note=note)
 
     def _on_progress(self, progress) -> None:
         if self._stop.is_set():
@@ -211,13 +249,14 @@ class IndexUpdater:
             return None
 
     def _open_and_publish(self) -> None:
-        loaded = open_loaded(self.settings, self._spec, self._embedder, lock=self.model_turns)
-        manifest = loaded.engine.index.manifest
-        self._publish(loaded)
-        if not self._first.done():
-            self._first.set_result(loaded)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self._set(generation=manifest.generation if manifest else None, last_update=now)
+        with self._publish_lock:
+            loaded = open_loaded(self.settings, self._spec, self._embedder, lock=self.model_turns)
+            manifest = loaded.engine.index.manifest
+            self._publish(loaded)
+            if not self._first.done():
+                self._first.set_result(loaded)
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            self._set(generation=manifest.generation if manifest else None, last_update=now)
 
     # -- watching -------------------------------------------------------------------------------
 

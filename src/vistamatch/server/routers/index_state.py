@@ -43,4 +43,7 @@ async def index_state(state: State, skipped: Annotated[bool, Query(description="
         "last_update": status.last_update,
         "generation": status.generation,
         "error": status.error if status.error else state.service.load_error,
+        "structure": status.structure,
+        "structure_note": status.structure_note,
+        "store": loaded.engine.index.store_description if loaded is not None else None,
     }
