@@ -1,4 +1,4 @@
-// The index strip under the top bar: a progress bar while the gallery is indexed, how much of it
+// The index state at the foot of the query panel: a progress bar while the gallery is indexed, how much of it
 // searches cover, "up to date" when idle, and the skipped files on request. It polls GET /api/index
 // (every second while indexing, every 10 s otherwise) and stops while the page is hidden.
 
@@ -40,14 +40,14 @@ export class IndexStateView {
       this.show(state);
       if (state.state === "indexing" || state.state === "loading") delay = FAST_MS;
     } catch (err) {
-      this.strip.hidden = true; // an older server or no index yet: nothing to say
+      this.line.textContent = ""; // an older server or no index yet: nothing to say
+      this.bar.hidden = this.skipped.hidden = true;
     }
     if (!document.hidden) this.timer = setTimeout(() => this.poll(), delay);
   }
 
   show(s) {
     const indexing = s.state === "indexing";
-    this.strip.hidden = false;
     this.strip.dataset.state = s.state;
     this.bar.hidden = !indexing;
     if (indexing) {
