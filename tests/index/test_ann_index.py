@@ -29,6 +29,8 @@ from vistamatch.search.ann import AnnStore  # noqa: E402
 
 from .helpers import PixelStatsModel  # noqa: E402
 
+from server.test_watcher import wait_for  # noqa: E402  (the live-server tests' poll)
+
 COLOURS = [(220, 30, 30), (30, 200, 40), (40, 50, 230), (230, 220, 40)]  # one cluster of images each
 
 
@@ -407,18 +409,6 @@ def _watching_client(clustered, tmp_path, tiny_weights):
     return TestClient(create_app(settings), base_url="http://localhost")
 
 
-def _wait(check, what, timeout=60.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _search_answers(client, image: Path) -> None:
     r = client.post("/api/search", files={"image": ("q.png", image.read_bytes(), "image/png")}, params={"topk": 5})
     assert r.status_code == 200, r.text
@@ -440,11 +430,11 @@ def test_the_server_trains_the_structure_in_the_background_while_searches_answer
     monkeypatch.setattr(AnnStore, "build", classmethod(held_build))
     with _watching_client(clustered, tmp_path, tiny_weights) as client:
         assert training.wait(60)
-        state = _wait(lambda: (s := client.get("/api/index").json())["state"] == "watching" and s, "the first build")
+        state = wait_for(lambda: (s := client.get("/api/index").json())["state"] == "watching" and s, what="the first build")
         assert state["structure"] == "training" and state["store"].startswith("exact")
         _search_answers(client, clustered / "img_0001.png")  # the exact scan answers meanwhile
         release.set()
-        state = _wait(lambda: (s := client.get("/api/index").json())["structure"] is None and s, "the training")
+        state = wait_for(lambda: (s := client.get("/api/index").json())["structure"] is None and s, what="the training")
         assert state["store"].startswith("approximate: 100.0 % of exact top-"), state
         assert "trained on 160 images in the background" in state["structure_note"]
         assert client.get("/api/stats").json()["store"] == "ann"  # published: searches use it
@@ -459,7 +449,7 @@ def test_a_failed_background_training_is_reported_and_the_exact_scan_stays(clust
 
     monkeypatch.setattr(AnnStore, "build", classmethod(failing_build))
     with _watching_client(clustered, tmp_path, tiny_weights) as client:
-        state = _wait(lambda: (s := client.get("/api/index").json())["structure_note"] and s, "the training")
+        state = wait_for(lambda: (s := client.get("/api/index").json())["structure_note"] and s, what="the training")
         assert state["structure_note"] == "training failed: no room for the lists" and state["structure"] is None
         assert state["store"].startswith("exact")
         _search_answers(client, clustered / "img_0003.png")
