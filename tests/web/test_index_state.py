@@ -4,6 +4,8 @@ to play an indexing gallery."""
 
 import json
 
+import httpx
+
 import pytest
 
 pytest.importorskip("playwright")
@@ -97,3 +99,34 @@ def test_polling_pauses_while_the_page_is_hidden(page):
     page.evaluate(hide, False)
     page.wait_for_timeout(1500)
     assert len(seen) > before
+
+
+def test_a_real_gallery_being_indexed_shows_its_progress_then_up_to_date(browser, tmp_path, tiny_weights, monkeypatch):
+    from server.test_serve_cli import start_serve, stop, wait_ready
+    from server.test_watcher import png, wait_for
+
+    from .conftest import _new_page
+
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    (gallery / "first.png").write_bytes(png(99_999))
+    monkeypatch.setenv("VISTAMATCH_COMMIT_SECONDS", "0.5")
+    proc, url = start_serve(tmp_path, gallery, tiny_weights)
+    try:
+        wait_ready(proc, url)
+        for i in range(600):  # photos arrive
+            (gallery / f"drop_{i:03d}.png").write_bytes(png(i, size=96))
+        wait_for(lambda: httpx.get(f"{url}/api/index").json()["state"] == "indexing", what="the update")
+        context, page, errors = _new_page(browser, url, viewport={"width": 1280, "height": 900})
+        bar = page.get_by_test_id("index-progress")
+        expect(bar).to_be_visible()
+        first = bar.evaluate("b => b.value")
+        expect(page.get_by_test_id("index-line")).to_contain_text("Indexing:")
+        page.wait_for_timeout(1500)
+        assert bar.evaluate("b => b.value") > first or bar.is_hidden()  # it moves on (or has finished)
+        expect(bar).to_be_hidden(timeout=120_000)
+        expect(page.get_by_test_id("index-line")).to_contain_text("Up to date, watching the gallery")
+        context.close()
+        assert not errors, errors
+    finally:
+        stop(proc)
