@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import defaults
 from ..index import IndexPaths, open_index
 from ..index.location import IndexLocation, locate_index
+from ..search.ann import AUTO_EXACT_BELOW
 
 
 def positive_int(text: str) -> int:
@@ -57,7 +58,7 @@ def add_store_argument(parser: argparse.ArgumentParser, what: str) -> None:
         "--store",
         choices=defaults.STORE_KINDS,
         default=None,
-        help=f"vector store {what}: auto (exact below 20,000 images, else approximate when faiss is installed), "
+        help=f"vector store {what}: auto (exact below {AUTO_EXACT_BELOW:,} images, else approximate when faiss is installed), "
         "exact (every image compared) or ann (approximate, tuned to 99 %% of the exact top-50) (default: $VISTAMATCH_STORE or auto)",
     )
 
