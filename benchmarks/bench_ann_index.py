@@ -34,7 +34,7 @@ def commit_index(folder: Path, features: np.ndarray, names: np.ndarray, kind: st
     """An index of these rows with store ``kind``; returns its paths and the store's build + tune seconds."""
     paths = IndexPaths.in_dir(folder)
     files = [FileRecord(str(name), 1000, 0, f"{i:032x}", INDEXED) for i, name in enumerate(names)]
-    manifest = Manifest("synthetic", {}, DIM, files, str(folder), "now")
+    manifest = Manifest("synthetic", {}, features.shape[1], files, str(folder), "now")
     t0 = time.perf_counter()
     plan = plan_store(kind, NumpyStore(features, names), None, None, [])
     store_s = time.perf_counter() - t0
