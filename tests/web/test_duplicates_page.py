@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from .conftest import _start_uvicorn, _wait_ready
+from .conftest import _start_uvicorn, _wait_ready, expect_caption_keeps_file_visible, fmt_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -158,20 +158,7 @@ def test_members_are_the_result_grids_cards(dups_page):
     expect(cards).to_have_count(3)
     expect(cards.locator("> button.card-btn[data-testid=result] > .thumb > img")).to_have_count(3)
     expect(cards.locator("> .card-btn > .card-meta > .score")).to_have_text(["1.0000"] * 3)
-    caption = group.get_by_test_id("result-name").filter(has_text=LONG_PATH)
-    expect(caption).to_have_text(LONG_PATH)
-    expect(caption).to_have_attribute("title", LONG_PATH)
-    folder, file = caption.get_by_test_id("result-dir"), caption.get_by_test_id("result-file")
-    expect(file).to_have_text("the-end.jpg")
-    assert file.evaluate("e => e.scrollWidth <= e.clientWidth")  # the file name shows whole
-    assert folder.evaluate("e => e.scrollWidth > e.clientWidth")  # the folder is cut
-    box, card = file.bounding_box(), caption.bounding_box()
-    assert box["x"] >= card["x"] and box["x"] + box["width"] <= card["x"] + card["width"] + 0.5
-
-
-def _kb(size: int) -> str:
-    """fmtBytes of dom.js."""
-    return f"{size / (1 << 20):.1f} MB" if size >= 1 << 20 else f"{-(-size // 1024)} KB"
+    expect_caption_keeps_file_visible(group.get_by_test_id("result-name").filter(has_text=LONG_PATH), LONG_PATH)
 
 
 def test_preview_shows_the_keeper_beside_the_file_and_closes(dups_page):
@@ -192,11 +179,11 @@ def test_preview_shows_the_keeper_beside_the_file_and_closes(dups_page):
     assert keeper_box["x"] + keeper_box["width"] <= match_box["x"] + 1  # side by side, keeper first
     with Image.open(gallery / "astronaut.jpg") as img:
         dims = f"{img.width} × {img.height}"
-    size = _kb((gallery / "astronaut.jpg").stat().st_size)
+    size = fmt_bytes((gallery / "astronaut.jpg").stat().st_size)
     expect(page.get_by_test_id("preview-query-dims")).to_have_text(dims)
     expect(page.get_by_test_id("preview-query-facts")).to_contain_text(size)
     expect(page.get_by_test_id("preview-dims")).to_have_text(dims)
-    expect(page.get_by_test_id("preview-size")).to_have_text(_kb((gallery / "copies" / "astronaut.jpg").stat().st_size))
+    expect(page.get_by_test_id("preview-size")).to_have_text(fmt_bytes((gallery / "copies" / "astronaut.jpg").stat().st_size))
     for text in ("…", "–", ""):
         expect(page.get_by_test_id("preview-date")).not_to_have_text(text)
     # no rank, tier, arrows or "search similar" here
