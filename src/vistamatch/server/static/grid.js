@@ -175,7 +175,7 @@ function showPreview(left, right, ranked) {
     $("preview-size").textContent = fmtBytes(size);
     $("preview-date").textContent = fmtTime(modified) || "–";
   };
-  if ("size" in right) {
+  if (Number.isFinite(right.size)) {
     showFacts(right);
   } else {
     $("preview-size").textContent = "…";
