@@ -33,6 +33,26 @@ UPLOAD_LIMIT = 1024 * 1024  # small, so the "too big" test needs only a small fi
 LONG_PATH = "a-folder-name-much-too-long-for-a-card/and-another-long-folder-name/the-end.png"
 
 
+def expect_caption_keeps_file_visible(caption, path: str) -> None:
+    """A card's caption (grid.js) of a path too long for it: the whole path is its text and title, the
+    file name shows whole inside the card, and the folder beside it is cut."""
+    from playwright.sync_api import expect
+
+    expect(caption).to_have_text(path)
+    expect(caption).to_have_attribute("title", path)
+    folder, file = caption.get_by_test_id("result-dir"), caption.get_by_test_id("result-file")
+    expect(file).to_have_text(path.rsplit("/", 1)[-1])
+    assert file.evaluate("e => e.scrollWidth <= e.clientWidth")  # the file name shows whole
+    assert folder.evaluate("e => e.scrollWidth > e.clientWidth")  # the folder is cut
+    box, card = file.bounding_box(), caption.bounding_box()
+    assert box["x"] >= card["x"] and box["x"] + box["width"] <= card["x"] + card["width"] + 0.5
+
+
+def fmt_bytes(size: int) -> str:
+    """A file size as dom.js's fmtBytes writes it."""
+    return f"{size / (1 << 20):.1f} MB" if size >= 1 << 20 else f"{-(-size // 1024)} KB"
+
+
 def _start_uvicorn(app) -> tuple[str, object, threading.Thread]:
     """Serve app on a free loopback port in a thread; return (base URL, server, thread)."""
     import uvicorn

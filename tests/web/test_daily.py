@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from .conftest import expect_caption_keeps_file_visible, fmt_bytes
 from .test_page import _is_post, click_search, ranked_items, ranked_names, set_topk, upload_and_search
 
 pytestmark = pytest.mark.browser
@@ -146,15 +147,7 @@ def test_captions_keep_the_file_name_visible(page: Page, query_jpeg, long_path):
     page.keyboard.press("End")
     page.get_by_test_id("dedup").uncheck()
     upload_and_search(page, query_jpeg)
-    caption = page.get_by_test_id("result-name").filter(has_text=long_path)
-    expect(caption).to_have_text(long_path)  # the whole path is still its text (and its title)
-    expect(caption).to_have_attribute("title", long_path)
-    folder, file = caption.get_by_test_id("result-dir"), caption.get_by_test_id("result-file")
-    expect(file).to_have_text("the-end.png")
-    assert file.evaluate("e => e.scrollWidth <= e.clientWidth")  # the file name shows whole
-    assert folder.evaluate("e => e.scrollWidth > e.clientWidth")  # the folder is cut
-    box, card = file.bounding_box(), caption.bounding_box()
-    assert box["x"] >= card["x"] and box["x"] + box["width"] <= card["x"] + card["width"] + 0.5
+    expect_caption_keeps_file_visible(page.get_by_test_id("result-name").filter(has_text=long_path), long_path)
 
 
 def test_preview_shows_query_and_match_side_by_side_with_facts(page: Page, query_jpeg, web_gallery):
@@ -169,9 +162,7 @@ def test_preview_shows_query_and_match_side_by_side_with_facts(page: Page, query
     with Image.open(path) as img:
         width, height = img.size
     expect(page.get_by_test_id("preview-dims")).to_have_text(f"{width} × {height}")
-    size = path.stat().st_size
-    expected = f"{size / (1 << 20):.1f} MB" if size >= 1 << 20 else f"{-(-size // 1024)} KB"
-    expect(page.get_by_test_id("preview-size")).to_have_text(expected)
+    expect(page.get_by_test_id("preview-size")).to_have_text(fmt_bytes(path.stat().st_size))
     expect(page.get_by_test_id("preview-date")).not_to_have_text("…")
     expect(page.get_by_test_id("preview-date")).not_to_have_text("–")
 

@@ -2,8 +2,12 @@
 // or "keep this"), and the others of the selected groups moved to the trash (POST
 // /api/duplicates/trash) or put back (POST /api/duplicates/undo). Every string from the server
 // (file names above all) reaches the DOM through textContent or setAttribute, never innerHTML.
+// The members are the search page's result cards (grid.js), and a click on one opens the shared
+// preview with the group's keeper beside it.
 
-const $ = (id) => document.getElementById(id);
+import { $, el } from "./dom.js";
+import { openPreview, resultCard } from "./grid.js";
+
 const groupsEl = $("groups");
 const thresholdEl = $("threshold");
 const sortEl = $("sort");
@@ -37,14 +41,24 @@ function showStatus(text) {
 
 function showError(lines) {
   const box = $("error");
-  box.replaceChildren(...lines.map((line) => Object.assign(document.createElement("div"), { textContent: line })));
+  box.replaceChildren(...lines.map((line) => el("div", {}, line)));
   box.hidden = lines.length === 0;
 }
 
 function facts(m) {
-  const dims = m.width ? `${m.width}×${m.height}` : "?";
-  const date = new Date(m.mtime_ns / 1e6).toISOString().slice(0, 10);
-  return `${m.similarity.toFixed(4)} · ${dims} · ${megabytes(m.size)} · ${date}`;
+  return `${megabytes(m.size)} · ${new Date(m.mtime_ns / 1e6).toISOString().slice(0, 10)}`;
+}
+
+/** A member as the grid's item: name, links, and the file's size and date from the API. */
+function asItem(m, label) {
+  return { filename: m.path, url: m.url, thumb_url: m.thumb_url, size: m.size, modified: m.mtime_ns / 1e6, label };
+}
+
+/** The preview of `m` with the group's keeper (the current choice) beside it; the keeper alone. */
+function preview(group, m, trigger) {
+  const keeper = group.members.find((k) => k.path === group.chosen);
+  const left = m === keeper ? null : { ...asItem(keeper, "Keeper"), name: keeper.path, src: keeper.thumb_url, full: keeper.url };
+  openPreview(left, asItem(m, m === keeper ? "Keeper" : "Duplicate"), { trigger });
 }
 
 function toMove(group) {
@@ -107,23 +121,28 @@ function renderGroup(group, number) {
     }
     refreshTotals();
   };
-  for (const m of group.members) {
-    const card = $("member-template").content.firstElementChild.cloneNode(true);
+  group.members.forEach((m, index) => {
+    const card = resultCard(asItem(m), {
+      index,
+      rank: m.width ? `${m.width} × ${m.height}` : "",
+      score: m.similarity.toFixed(4),
+      label: `${m.path}, ${m.role}, score ${m.similarity.toFixed(4)}`,
+      onOpen: (btn) => preview(group, m, btn),
+    });
+    card.classList.add("dup-member");
+    card.setAttribute("data-testid", "member");
     card.dataset.path = m.path;
     card.dataset.role = m.role;
-    const img = card.querySelector(".dup-thumb");
-    img.setAttribute("src", m.thumb_url);
-    img.setAttribute("alt", m.path);
-    card.querySelector(".dup-name").textContent = m.path;
-    card.querySelector(".dup-facts").textContent = facts(m);
-    const radio = card.querySelector(".keep-choice");
-    radio.name = `keep-${number}`;
+    const radio = el("input", { type: "radio", class: "keep-choice", "data-testid": "keep-choice", name: `keep-${number}` });
+    const keep = el("label", { class: "dup-keep" });
+    keep.append(radio, " keep this");
+    card.append(el("span", { class: "dup-facts" }, facts(m)), keep, el("span", { class: "dup-badge", "data-testid": "member-role" }));
     radio.addEventListener("change", () => {
       group.chosen = m.path;
       paint();
     });
     members.append(card);
-  }
+  });
   select.addEventListener("change", () => {
     group.selected = select.checked;
     paint();
@@ -149,7 +168,7 @@ async function load() {
     renderHistogram(data.nearest_histogram, data.threshold);
     const shown = groups.map((g, i) => renderGroup(g, i + 1));
     if (shown.length === 0) {
-      shown.push(Object.assign(document.createElement("p"), { className: "dup-empty", textContent: "No duplicates at this threshold." }));
+      shown.push(el("p", { class: "dup-empty" }, "No duplicates at this threshold."));
     }
     groupsEl.replaceChildren(...shown);
     refreshTotals();

@@ -37,7 +37,7 @@ export class SearchView {
     this.busy = false;
     this.inflight = null; // AbortController of the search in flight
     this.rerunTimer = null;
-    this.grid = new ResultGrid({ root: $("results"), template: $("card-template"), onSimilar: (item) => this.searchSimilar(item) });
+    this.grid = new ResultGrid({ root: $("results"), onSimilar: (item) => this.searchSimilar(item) });
     this.bindQueryInputs();
     $("search-form").addEventListener("submit", (e) => {
       e.preventDefault();
