@@ -6,9 +6,11 @@ nothing new. Skipped, with the reason, where Ray is not installed."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import urllib.request
 from collections import Counter
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'vist
 from crawler.helpers import TEST_FETCH, TEST_RULES, write_csv  # noqa: E402  (tests/ is on sys.path)
 from crawler.imagehost import ImageHost  # noqa: E402
 
+from vistamatch.errors import VistaMatchError  # noqa: E402
 from vistamatch.index import IndexPaths, build_index  # noqa: E402
 from vistamatch.index.manifest import Manifest  # noqa: E402
 from vistamatch.index.ray_build import build_index_ray  # noqa: E402
@@ -84,6 +87,39 @@ def test_a_url_list_fills_the_gallery_and_the_index_in_one_pass(local_ray, fault
     assert (again.crawl.attempted, again.crawl.saved) == (0, 0)  # the journal's mark: every row finished
     assert manifest_rows(gallery) == rows and again.embedded == 0 and not again.written
     assert Counter(ray_faults.model_inputs(faults)) == model
+
+
+def test_a_pass_stopped_by_a_lost_actor_resumes_without_fetching_or_embedding_finished_rows_again(
+    local_ray, faults, image_host, spec, tmp_path
+):
+    gallery, paths = tmp_path / "gallery", IndexPaths.in_dir(tmp_path / "idx")
+    urls = UrlList(write_csv(tmp_path / "list.csv", url_mix(image_host)), fetch=TEST_FETCH, rules=TEST_RULES)
+    (faults / "crash-urls").write_text("/dup/")  # the last shard kills its actor; no restarts: the pass stops
+    with pytest.raises(VistaMatchError, match="the Ray build stopped"):
+        build_index_ray(gallery, spec, paths, urls=urls, shard_urls=3, restarts=0, progress=False)
+    assert not paths.features.exists()
+    (journal,) = (gallery / ".crawl").glob("*.jsonl")
+    finished = [r for r in map(json.loads, journal.read_text().splitlines()) if "row" in r]
+    first = manifest_rows(gallery)
+    assert len(finished) <= 6 and 1 <= len(first) == sum(r["outcome"] == "saved" for r in finished)
+    first_contents = {content_hash((gallery / r["file"]).read_bytes()) for r in first}
+    hits = Counter(image_host.hits)
+
+    (faults / "crash-urls").unlink()
+    report = build_index_ray(gallery, spec, paths, urls=urls, shard_urls=3, progress=False)
+    assert report.crawl.attempted == 8 - len(finished) and report.crawl.saved == 4 - len(first)
+    rows = manifest_rows(gallery)
+    assert rows[: len(first)] == first and sorted(r["file"].split(".")[0] for r in rows) == ["000001", "000002", "000003", "000004"]
+    for r in finished:  # not downloaded again
+        assert image_host.hits[urlsplit(r["url"]).path] == hits[urlsplit(r["url"]).path]
+    local = IndexPaths.in_dir(tmp_path / "local")
+    build_index(gallery, spec.load(), local, progress=False)
+    (f_local, m_local), (f_ray, m_ray) = arrays(local), arrays(paths)
+    assert m_ray.tolist() == m_local.tolist() == sorted(r["file"] for r in rows)
+    np.testing.assert_allclose(f_ray, f_local, atol=1e-5)
+    model = Counter(ray_faults.model_inputs(faults))  # a shard done but not taken by the driver is embedded again
+    assert len(model) == 4 and all(model[h] == 1 for h in first_contents)  # the saved ones' vectors: from the checkpoint
+    assert (report.resumed, report.embedded, report.reused) == (len(first), 4 - len(first), len(first))  # reused: resumed work
 
 
 def test_vistamatch_index_urls_on_ray_prints_the_crawl_then_the_index(local_ray, image_host, spec, tmp_path, capsys):
