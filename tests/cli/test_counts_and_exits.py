@@ -35,12 +35,13 @@ def test_index_counts_each_file_once(photo_gallery, tiny_weights, capsys, tmp_pa
     assert counts_line(out) == "new 0, changed 0, unchanged 2, skipped 3 (= 5 files seen); removed 0"
 
 
-def test_cluster_options_without_executor_ray_are_refused(photo_gallery, tiny_weights, capsys, tmp_path):
+def test_cluster_options_without_executor_ray_are_refused(tiny_weights, capsys, tmp_path):
     opts = ["--weights", tiny_weights, "--features", tmp_path / "f.npy", "--quiet"]
-    for extra in (["--address", "auto"], ["--shard-files", "10"]):
-        code, _, err = run(capsys, "index", photo_gallery, *opts, *extra)
-        assert (code, err) == (2, "error: --address and --shard-files are for --executor ray\n")
-    assert not (tmp_path / "f.npy").exists()
+    (tmp_path / "list.txt").write_text("http://127.0.0.1:9/a.jpg\n")
+    for extra in (["--address", "auto"], ["--shard-files", "10"], ["--urls", tmp_path / "list.txt"]):
+        code, _, err = run(capsys, "index", tmp_path / "new-gallery", *opts, *extra)
+        assert (code, err) == (2, "error: --address, --shard-files and --urls are for --executor ray\n")
+    assert not (tmp_path / "f.npy").exists() and not (tmp_path / "new-gallery").exists()
 
 
 def test_crawl_short_of_the_target_exits_nonzero(image_host, capsys, tmp_path):

@@ -1,5 +1,6 @@
 """Builds on a real local Ray instance (2 CPUs) give the local build's index; done shards are not
-embedded again, after a driver killed mid-build too; an actor killed mid-shard is retried.
+embedded again, after a driver killed mid-build too, nor are contents a killed local build
+checkpointed; an actor killed mid-shard is retried.
 Skipped, with the reason, where Ray is not installed (the `ray` extra; CI has it)."""
 
 from __future__ import annotations
@@ -130,6 +131,25 @@ def test_a_done_shard_is_not_embedded_again(local_ray, gallery, spec, tmp_path):
     for d in done:
         np.testing.assert_array_equal(features[rows[d.file.path]], marker)  # taken from the shard file
     assert report.embedded == 8 - len(done) and report.resumed == len(done)
+
+
+def test_vectors_a_killed_local_build_checkpointed_are_taken_up(local_ray, gallery, spec, tmp_path):
+    from vistamatch.index.checkpoint import Checkpoint
+    from vistamatch.index.scan import content_hash
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    embedder = spec.load()
+    meta = {"model_fingerprint": embedder.fingerprint, "preprocess": as_read_back(PreprocessConfig().to_dict()), "dim": embedder.dim}
+    checkpoint, _ = Checkpoint.open(paths.checkpoint_dir, meta)  # as build_index leaves it when killed
+    marker = np.zeros((1, embedder.dim), np.float32)
+    marker[0, 0] = 1.0
+    checkpoint.add([content_hash((gallery / "astronaut.jpg").read_bytes())], marker)
+    checkpoint.flush()
+
+    report = build_index_ray(gallery, spec, paths, shard_files=3, progress=False)
+    features, mapping = arrays(paths)
+    np.testing.assert_array_equal(features[mapping.tolist().index("astronaut.jpg")], marker[0])
+    assert (report.resumed, report.embedded) == (1, 7) and not paths.checkpoint_dir.exists()
 
 
 def test_an_embedder_that_disagrees_with_the_index_is_refused(local_ray, gallery, spec, tmp_path):

@@ -32,6 +32,7 @@ examples:
   vistamatch index ./photos --weights vit-dinov2-base.npz --features idx/f.npy --mapping idx/m.npy --manifest idx/m.json
   vistamatch index ./photos --device cuda --dtype bfloat16
   vistamatch index /shared/photos --executor ray --address ray://head:10001 --device auto
+  vistamatch index ./photos --executor ray --urls data.csv   # download the list into ./photos, embed in the same pass
   vistamatch index ./photos --store ann
 
 A second run embeds only new or changed files; an interrupted run continues where it stopped."""
@@ -64,6 +65,10 @@ def register(subparsers) -> None:
     cluster.add_argument("--executor", choices=EXECUTORS, default="local", help="local, or ray: embed on a Ray cluster (the ray extra)")
     cluster.add_argument("--address", metavar="ADDR", help="the cluster to join (default: $RAY_ADDRESS, else a local Ray instance)")
     cluster.add_argument("--shard-files", type=positive_int, default=None, metavar="N", help="files per Ray shard (default 1000)")
+    cluster.add_argument(
+        "--urls", type=Path, metavar="FILE",
+        help="a URL list (as vistamatch crawl --csv) downloaded into GALLERY_DIR and embedded by the Ray actors in the same pass",
+    )  # fmt: skip
     add_follow_links_argument(p)
     add_store_argument(p, "to build")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -83,11 +88,15 @@ def register(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     gallery = given_gallery(args) or defaults.gallery_dir()
-    if args.executor == "local" and (args.address or args.shard_files):
-        raise VistaMatchError("--address and --shard-files are for --executor ray")
+    if args.executor == "local" and (args.address or args.shard_files or args.urls):
+        raise VistaMatchError("--address, --shard-files and --urls are for --executor ray")
     options = {"shard_files": args.shard_files} if args.executor == "ray" and args.shard_files else {}
     if args.executor == "local":
         options["workers"] = args.workers
+    if args.urls:
+        from ..index.ray_crawl import UrlList
+
+        options["urls"] = UrlList(args.urls)
     report = update_index(
         gallery,
         cli_embedder_spec(args),
@@ -103,6 +112,10 @@ def run_index(args: argparse.Namespace) -> int:
     )
     if report.set_aside:
         print(f"warning: index manifest {report.set_aside}", file=sys.stderr)
+    if report.crawl is not None:
+        from ..index.ray_crawl import summary
+
+        print(summary(report.crawl, args.urls))
     print(report.summary())
     return 0
 

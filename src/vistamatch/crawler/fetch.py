@@ -24,7 +24,7 @@ import aiohttp
 
 from .addresses import PublicOnlyResolver, literal_address_check
 from .reasons import CONNECTION, INVALID_URL, NOT_IMAGE, REDIRECTS, TIMEOUT, TOO_BIG, Rejected, http_reason
-from .validate import content_type_is_image
+from .validate import ImageRules, ValidImage, content_type_is_image, validate_image
 
 USER_AGENT = "VistaMatch-crawler/0.1 (image gallery builder; polite: per-host limits, honours Retry-After)"
 RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
@@ -157,6 +157,12 @@ class Fetcher:
             raise Rejected(INVALID_URL, str(exc)) from None
         except aiohttp.ClientError as exc:  # refused, reset, DNS, TLS, body cut short
             raise _TryAgain(CONNECTION) from exc
+
+
+async def fetch_image(fetcher: Fetcher, url: str, rules: ImageRules, pool=None) -> ValidImage:
+    """The URL downloaded and validated (in ``pool``, an executor; None: asyncio's default); raises Rejected."""
+    body = await fetcher.fetch(url)
+    return await asyncio.get_running_loop().run_in_executor(pool, validate_image, body, rules)
 
 
 def parse_retry_after(value: str | None) -> float | None:

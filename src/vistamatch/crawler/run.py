@@ -12,6 +12,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,11 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from ..errors import VistaMatchError
-from .fetch import Fetcher, FetchSettings
+from .fetch import Fetcher, FetchSettings, fetch_image
 from .reader import SourceRow, UrlSource, open_url_source
 from .reasons import DUPLICATE, SAVED, Rejected
 from .state import STATE_DIR, CrawlState, default_state_path
-from .validate import ImageRules, validate_image
+from .validate import ImageRules
 from .writer import GalleryWriter
 
 SKIPS_PER_YIELD = 4096  # empty or already-finished rows read before letting downloads progress
@@ -81,20 +82,28 @@ def crawl(config: CrawlConfig) -> CrawlReport:
     if config.target < 1:
         raise VistaMatchError("--target must be at least 1")
     source = open_url_source(config.source, config.column, config.encoding, config.chunksize)  # before any write
-    (config.out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(config.out_dir / STATE_DIR / "lock"))
+    job = _Crawl(config, source)
+    with crawl_lock(config.out_dir):
+        try:
+            asyncio.run(job.run())
+        except KeyboardInterrupt:
+            job.report.stop_reason = INTERRUPTED
+    return job.report
+
+
+@contextmanager
+def crawl_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the gallery folder's crawl lock (``.crawl/lock``); refused at once if another crawl holds it."""
+    (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out_dir / STATE_DIR / "lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise VistaMatchError(f"another crawl is writing into {config.out_dir}") from None
-    job = _Crawl(config, source)
+        raise VistaMatchError(f"another crawl is writing into {out_dir}") from None
     try:
-        asyncio.run(job.run())
-    except KeyboardInterrupt:
-        job.report.stop_reason = INTERRUPTED
+        yield
     finally:
         lock.release()
-    return job.report
 
 
 class _Crawl:
@@ -181,8 +190,7 @@ class _Crawl:
         """(outcome, saved file name or None) for one URL."""
         loop = asyncio.get_running_loop()
         try:
-            body = await fetcher.fetch(url)
-            image = await loop.run_in_executor(pool, validate_image, body, self.config.rules)
+            image = await fetch_image(fetcher, url, self.config.rules, pool)
         except Rejected as exc:
             return exc.reason, None
         if writer.is_duplicate(image):
@@ -226,6 +234,11 @@ def format_summary(report: CrawlReport) -> str:
     if report.resumed_rows:
         lines.append(f"skipped {report.resumed_rows} rows finished by an earlier run")
     if report.failures:
-        lines.append("failures: " + ", ".join(f"{reason} {n}" for reason, n in report.failures.most_common()))
+        lines.append(f"failures: {failure_counts(report.failures)}")
     lines.append(f"elapsed {report.elapsed_s:.1f} s, {report.images_per_s:.1f} images/s")
     return "\n".join(lines)
+
+
+def failure_counts(failures: Counter) -> str:
+    """"http_404 2, not_image 1": the failures by reason, the most frequent first."""
+    return ", ".join(f"{reason} {n}" for reason, n in failures.most_common())

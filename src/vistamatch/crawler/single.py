@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from .fetch import Fetcher, FetchSettings
-from .validate import ImageRules, validate_image
+from .fetch import Fetcher, FetchSettings, fetch_image
+from .validate import ImageRules
 
 
 async def fetch_one_image_async(url: str, *, allow_private: bool = False, timeout_s: float = 10.0, max_bytes: int = 20 * 1024 * 1024) -> bytes:
@@ -22,8 +22,7 @@ async def fetch_one_image_async(url: str, *, allow_private: bool = False, timeou
     )
     rules = ImageRules(min_bytes=1, max_bytes=max_bytes, min_side=1)  # any real image may be a query
     async with Fetcher(settings) as fetcher:
-        body = await fetcher.fetch(url)
-    return (await asyncio.to_thread(validate_image, body, rules)).data
+        return (await fetch_image(fetcher, url, rules)).data
 
 
 def fetch_one_image(url: str, *, allow_private: bool = False, timeout_s: float = 10.0, max_bytes: int = 20 * 1024 * 1024) -> bytes:

@@ -58,6 +58,7 @@ class BuildReport:
     seconds: float = 0.0
     note: str | None = None
     store: dict | None = None  # manifest.store: the vector store kind built, its recall
+    crawl: object | None = None  # a Ray build's URL list: its crawler.CrawlReport (ray_crawl.py)
 
     @property
     def images_per_second(self) -> float:
@@ -193,9 +194,14 @@ class BuildPlan:
 
 
 @contextmanager
-def planned_build(gallery_dir, embedder, paths: IndexPaths, preprocess, lock_timeout, follow_outside_links, store="auto") -> Iterator[BuildPlan]:
+def planned_build(
+    gallery_dir, embedder, paths: IndexPaths, preprocess, lock_timeout, follow_outside_links, store="auto", before_scan=None
+) -> Iterator[BuildPlan]:
     """Lock the index, recover an interrupted commit, load the previous index, check the embedder
-    against it and scan the gallery: the start every build engine shares (local, Ray)."""
+    against it and scan the gallery: the start every build engine shares (local, Ray).
+
+    ``before_scan(meta)``: called under the lock once the embedder is checked, before the scan
+    (the Ray build's URL list fills the gallery there: ray_crawl.py)."""
     started = time.perf_counter()
     choose_kind(0, store)  # a bad kind, or "ann" without faiss: refused before any work
     embedder = as_embedder(embedder)
@@ -215,6 +221,8 @@ def planned_build(gallery_dir, embedder, paths: IndexPaths, preprocess, lock_tim
         previous = PreviousIndex.load(index_files, meta)
         report.note, report.set_aside = previous.note, previous.set_aside
         check_embedder(previous, embedder, root, preprocess)
+        if before_scan is not None:
+            before_scan(meta)
 
         files = scan_gallery(root, follow_outside_links=follow_outside_links)
         records: dict[str, FileRecord] = {}
@@ -358,7 +366,11 @@ class FileEmbedder:
             self.failed[d.digest] = d.error
         if d.pixels is None:
             return 1
-        return sum(self._embed(*batch) for batch in self.batcher.add(d.digest, d.pixels))
+        return self.add_pixels(d.digest, d.pixels)
+
+    def add_pixels(self, digest: str, pixels: np.ndarray) -> int:
+        """Queue one content's (1, 3, H, W) pixels; returns how many were embedded by this call."""
+        return sum(self._embed(*batch) for batch in self.batcher.add(digest, pixels))
 
     def finish(self) -> int:
         done = sum(self._embed(*batch) for batch in self.batcher.drain())

@@ -61,13 +61,18 @@ def read_and_decode(file: GalleryFile, config: PreprocessConfig, claims: Claims)
     digest = content_hash(data)
     if not claims.claim(digest):
         return Decoded(file, len(data), digest, False, None)
+    pixels, error = decode_bytes(data, config, file.path)
+    return Decoded(file, len(data), digest, True, pixels, error)
+
+
+def decode_bytes(data: bytes, config: PreprocessConfig, name: str) -> tuple[np.ndarray | None, str | None]:
+    """(pixels (1, 3, H, W), None) of an image's bytes, or (None, why they cannot be indexed)."""
     try:
-        pixels = load_and_preprocess(data, config, name=file.path)
+        return load_and_preprocess(data, config, name=name), None
     except ImageLoadError as exc:
-        return Decoded(file, len(data), digest, True, None, exc.reason)
+        return None, exc.reason
     except (OSError, ValueError, SyntaxError) as exc:  # a decoder error the loader did not wrap
-        return Decoded(file, len(data), digest, True, None, f"{type(exc).__name__}: {exc}")
-    return Decoded(file, len(data), digest, True, pixels)
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def decode_ahead(

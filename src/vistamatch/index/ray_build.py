@@ -14,6 +14,11 @@ embeds only the shards without one; an actor lost mid-shard is restarted and its
 Ray Data. Gallery files are read by the actors at the driver's absolute paths, and shards are
 written beside the index: on a real cluster both must be on storage every node mounts at the same
 path. Ray is imported only here, when such a build runs.
+
+A URL list (``urls``: ``--urls FILE``) is downloaded into the gallery first by the same actor
+pool (ray_crawl.py), under the index lock before the scan; the vectors of its images wait in the
+index's checkpoint (checkpoint.py), which this build reads like a resumed local build's, so the
+files it saved are read and hashed by the shards but not embedded again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -29,16 +37,21 @@ from ..embed import EmbedderSpec
 from ..errors import VistaMatchError
 from ..imaging import PreprocessConfig
 from .build import BuildReport, FileEmbedder, finish_build, planned_build
+from .checkpoint import Checkpoint
 from .files import DEFAULT_LOCK_TIMEOUT
 from .paths import IndexPaths
-from .pipeline import Claims
+from .pipeline import Claims, Decoded
 from .shards import DEFAULT_SHARD_FILES, Shard, ShardStore, cut_shards
+
+if TYPE_CHECKING:
+    from .ray_crawl import UrlList
 
 INSTALL_HINT = "pip install 'vistamatch[ray]'"
 CPUS_PER_ACTOR = 4  # without GPUs: one actor per group of this many cores (fewer on a smaller cluster)
 # An actor lost mid-shard (its process or node died) is restarted and its shard retried, a few
 # times: bounded, so that a shard that kills every actor it reaches fails the build, not loops.
 ACTOR_RESTARTS = 3
+DEFAULT_SHARD_URLS = 500  # URLs per call of a URL list's actors (ray_crawl.py)
 
 
 class RayUnavailableError(VistaMatchError):
@@ -70,6 +83,8 @@ def build_index_ray(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     follow_outside_links: bool = False,
     store: str = "auto",
+    urls: UrlList | None = None,
+    shard_urls: int = DEFAULT_SHARD_URLS,
 ) -> BuildReport:
     """``build_index``'s result, embedded by Ray actors. Joins the running Ray instance, else
     ``address`` (or $RAY_ADDRESS), else starts a local one (shut down at the end).
@@ -77,7 +92,9 @@ def build_index_ray(
     spec: the actors' embedder (kind "auto": torch where the cluster has GPUs and the device is
     not cpu, else numpy). embedder: the driver's, for the fingerprint and the agreement check
     (default: the spec's, on the driver's CPU). actors: how many (default: one per GPU, else one
-    per ``cpus_per_actor`` cores). restarts: of a lost actor, its shard retried each time."""
+    per ``cpus_per_actor`` cores). restarts: of a lost actor, its shard retried each time.
+    urls: a ``ray_crawl.UrlList`` downloaded into the gallery first, ``shard_urls`` a call, its
+    images embedded by the same actors (``report.crawl`` says what the list gave)."""
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -86,29 +103,34 @@ def build_index_ray(
         except (ConnectionError, RuntimeError) as exc:
             raise RayUnavailableError(f"cannot start or join Ray at {address or 'a local instance'}: {exc}") from exc
     try:
-        resources = ray.cluster_resources()
-        gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
-        spec = _actor_spec(spec, gpus)
+        pool = _actor_pool(ray, spec, actors, cpus_per_actor, restarts, progress)
+        spec = pool.spec
         if embedder is None:
             embedder = spec.load(device="cpu") if spec.kind == "torch" else spec.load()
-        if spec.kind == "torch" and spec.device != "cpu":
-            actors, per_actor, gpus_per_actor = actors or gpus, max(1, cpus // max(1, gpus)), 1
-        else:
-            per_actor = min(cpus_per_actor or CPUS_PER_ACTOR, cpus)
-            actors, gpus_per_actor = actors or max(1, cpus // per_actor), 0
-        with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store) as plan:
+        crawl = None
+        if urls is not None:  # the URL list fills the gallery first, under the index lock (ray_crawl.py)
+            from .ray_crawl import UrlCrawl
+
+            Path(gallery_dir).mkdir(parents=True, exist_ok=True)
+            crawl = UrlCrawl(urls, Path(gallery_dir), paths, pool, preprocess or PreprocessConfig(), shard_urls, batch_size)
+        before_scan = crawl.run if crawl else None
+        with planned_build(gallery_dir, embedder, paths, preprocess, lock_timeout, follow_outside_links, store, before_scan) as plan:
+            plan.report.crawl = crawl.report if crawl else None
+            checkpoint, saved = Checkpoint.open(paths.checkpoint_dir, plan.meta)  # a URL list's vectors, or a local build's
             shard_store = ShardStore(paths.shards_dir, {**plan.meta, "embedder": spec.kind, "dtype": spec.dtype}).open()
             shards = cut_shards(plan.to_read, shard_files)
             pending = [s for s in shards if not shard_store.done(s.key)]
             t0 = time.perf_counter()
             if pending:
-                known = frozenset(plan.previous.row_of_hash)
+                known = frozenset(plan.previous.row_of_hash) | frozenset(saved)
                 worker_args = dict(
                     spec=spec, preprocess=plan.preprocess.to_dict(), known=known, folder=str(shard_store.folder),
-                    meta=shard_store.meta, dim=plan.meta["dim"], batch_size=batch_size, threads=per_actor,
+                    meta=shard_store.meta, dim=plan.meta["dim"], batch_size=batch_size, threads=pool.cpus,
                 )  # fmt: skip
-                _run(ray, pending, worker_args, actors, per_actor, gpus_per_actor, restarts, progress)
-            plan.report.embed_seconds = time.perf_counter() - t0
+                with tqdm(total=sum(len(s.files) for s in pending), unit="img", desc="indexing (ray)", disable=not progress) as bar:
+                    for row in pool.map(ShardWorker, worker_args, [s.to_row() for s in pending]):
+                        bar.update(int(row["files"]))
+            plan.report.embed_seconds = time.perf_counter() - t0 + (crawl.report.elapsed_s if crawl else 0.0)
             decoded, failed, fresh, resumed = [], {}, {}, {}
             just_done = {s.key for s in pending}
             for shard in shards:
@@ -118,19 +140,34 @@ def build_index_ray(
                 decoded += result.decoded
                 failed.update(result.failed)
                 (fresh if shard.key in just_done else resumed).update(result.vectors)
+            if crawl:  # embedded by the URL actors of this run: fresh, and their first file is the one that was read
+                fresh.update((h, saved.pop(h)) for h in crawl.embedded if h in saved)
+                decoded = claimed_by(decoded, crawl.embedded)
+            resumed.update(saved)
             plan.report.embedded = len(fresh)
             finish_build(plan, decoded, failed, resumed, fresh)
             shard_store.remove()
+            checkpoint.remove()
         return plan.report
     finally:
         if started_here:
             ray.shutdown()
 
 
+def claimed_by(decoded: list[Decoded], embedded: set[str]) -> list[Decoded]:
+    """``decoded`` with the first file of each content in ``embedded`` marked as the one embedded
+    (so the report counts it as new, not reused: the URL actors embedded it, not a shard)."""
+    left, out = set(embedded), []
+    for d in decoded:
+        if d.digest in left and not d.claimed:
+            left.discard(d.digest)
+            d = replace(d, claimed=True)
+        out.append(d)
+    return out
+
+
 def _actor_spec(spec: EmbedderSpec, gpus: int) -> EmbedderSpec:
     """The spec the actors load: kind "auto" decided by the cluster's GPUs (not the driver's)."""
-    from dataclasses import replace
-
     kind = spec.kind
     if kind == "auto":
         kind = "torch" if gpus and spec.device != "cpu" else "numpy"
@@ -140,28 +177,49 @@ def _actor_spec(spec: EmbedderSpec, gpus: int) -> EmbedderSpec:
     return replace(spec, kind=kind, device=device)
 
 
-def _run(ray, pending: list[Shard], worker_args: dict, actors: int, per_actor: int, gpus_per_actor: int, restarts: int, progress: bool) -> None:
-    import ray.data
+@dataclass(frozen=True)
+class ActorPool:
+    """How the cluster's actors are made: the spec they load, how many, their CPUs and GPUs."""
 
-    ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts files, not blocks
-    ds = ray.data.from_items([s.to_row() for s in pending], override_num_blocks=len(pending))
-    done = ds.map_batches(
-        ShardWorker,
-        batch_size=1,  # one shard per call: each call writes one shard file
-        fn_constructor_kwargs=worker_args,
-        compute=ray.data.ActorPoolStrategy(size=min(actors, len(pending))),
-        num_cpus=per_actor,
-        num_gpus=gpus_per_actor,
-        max_restarts=restarts,  # as ray_remote_args: Ray 2.60 names no parameter for them
-        max_task_retries=restarts,
-    )
-    with tqdm(total=sum(len(s.files) for s in pending), unit="img", desc="indexing (ray)", disable=not progress) as bar:
+    spec: EmbedderSpec
+    actors: int
+    cpus: int  # per actor: its decoding threads too
+    gpus: int  # per actor: 1 for torch on GPUs, else 0
+    restarts: int
+    progress: bool
+
+    def map(self, worker: type, worker_args: dict, rows: list[dict]) -> Iterator[dict]:
+        """Each row given to one call of a ``worker`` actor (made with ``worker_args``); the calls'
+        output rows as they finish. A failure Ray gives up on raises VistaMatchError."""
+        import ray.data
+
+        ray.data.DataContext.get_current().enable_progress_bars = False  # ours count files or URLs, not blocks
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        done = ds.map_batches(
+            worker,
+            batch_size=1,  # one shard per call
+            fn_constructor_kwargs=worker_args,
+            compute=ray.data.ActorPoolStrategy(size=min(self.actors, len(rows))),
+            num_cpus=self.cpus,
+            num_gpus=self.gpus,
+            max_restarts=self.restarts,  # as ray_remote_args: Ray 2.60 names no parameter for them
+            max_task_retries=self.restarts,
+        )
         try:
-            for row in done.iter_rows():
-                bar.update(int(row["files"]))
+            yield from done.iter_rows()
         except ray.exceptions.RayError as exc:  # e.g. a shard that killed every actor it reached
             why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise VistaMatchError(f"the Ray build stopped ({why}); the shards written are kept: run it again to resume") from exc
+            raise VistaMatchError(f"the Ray build stopped ({why}); the work written is kept: run it again to resume") from exc
+
+
+def _actor_pool(ray, spec: EmbedderSpec, actors: int | None, cpus_per_actor: int | None, restarts: int, progress: bool) -> ActorPool:
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    spec = _actor_spec(spec, gpus)
+    if spec.kind == "torch" and spec.device != "cpu":
+        return ActorPool(spec, actors or gpus, max(1, cpus // max(1, gpus)), 1, restarts, progress)
+    per_actor = min(cpus_per_actor or CPUS_PER_ACTOR, cpus)
+    return ActorPool(spec, actors or max(1, cpus // per_actor), per_actor, 0, restarts, progress)
 
 
 class ShardWorker:
