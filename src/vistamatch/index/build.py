@@ -32,7 +32,7 @@ from .checkpoint import CHECKPOINT_SECONDS, Checkpoint
 from .files import DEFAULT_LOCK_TIMEOUT, IndexFiles
 from .manifest import INDEXED, SKIPPED, FileRecord, Manifest, as_read_back
 from .paths import IndexPaths
-from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead
+from .pipeline import Claims, Decoded, ShapeBatcher, decode_ahead, decode_processes_for
 from .previous import PreviousIndex
 from .scan import scan_gallery
 from .store import plan_store
@@ -121,6 +121,7 @@ def build_index(
     on_progress: Callable[[BuildProgress], None] | None = None,
     store: str = "auto",
     retrain: str = "now",
+    decode_processes: int | None = None,
 ) -> BuildReport:
     """Index every image under ``gallery_dir`` into ``paths``, reusing all the work that can be reused.
 
@@ -132,6 +133,8 @@ def build_index(
     outside the gallery are skipped unless ``follow_outside_links``. ``store`` ("auto", "exact" or
     "ann") is the vector store kind to build; ``retrain`` "later" leaves the training of a new
     approximate structure to ``store.retrain_structure`` in the background (see ``store.plan_store``).
+    ``decode_processes``: decode in that many worker processes (0: in the ``workers`` threads;
+    default: threads on the CPU, processes beside a GPU embedder, see ``pipeline.decode_processes_for``).
 
     With ``commit_seconds``, what is embedded so far is also committed every that many seconds (the
     files not read yet keep their previous rows, new ones are left out and counted in the manifest's
@@ -162,7 +165,8 @@ def build_index(
                 report_progress(partial.maybe_commit(batches))
 
             try:
-                decoded = batches.run(plan.to_read, plan.preprocess, claims, workers, done)
+                processes = decode_processes_for(plan.embedder.device) if decode_processes is None else decode_processes
+                decoded = batches.run(plan.to_read, plan.preprocess, claims, workers, done, processes)
             except BaseException:  # Ctrl-C or a crash: keep what was embedded for the next run
                 checkpoint.flush()
                 raise
@@ -349,12 +353,13 @@ class FileEmbedder:
         self.failed: dict[str, str] = {}  # content hash -> reason
         self.decoded: list[Decoded] = []  # files read by ``run`` so far (pixels dropped)
 
-    def run(self, files, preprocess: PreprocessConfig, claims: Claims, workers: int, done=lambda n: None) -> list[Decoded]:
-        """Every file read (hashed, decoded in ``workers`` threads) and embedded; one Decoded each
-        (pixels dropped). ``done(n)``: n more files finished (a progress bar)."""
+    def run(self, files, preprocess: PreprocessConfig, claims: Claims, workers: int, done=lambda n: None, processes: int = 0) -> list[Decoded]:
+        """Every file read (hashed and decoded in ``workers`` threads, or decoded in ``processes``
+        worker processes) and embedded; one Decoded each (pixels dropped). ``done(n)``: n more files
+        finished (a progress bar)."""
         self.decoded = []  # so far: what a partial commit can use (build_index's commit_seconds)
         prefetch = max(2 * self.batch_size, 4 * workers)
-        for d in decode_ahead(files, preprocess, claims, workers=workers, prefetch=prefetch):
+        for d in decode_ahead(files, preprocess, claims, workers=workers, prefetch=prefetch, processes=processes):
             self.decoded.append(replace(d, pixels=None))  # the batcher holds the pixels until embedded
             done(self.add(d))
         done(self.finish())

@@ -1,17 +1,23 @@
 """The feeding side of a build: files read, hashed and decoded in worker threads ahead of the model,
 then grouped by shape into batches.
 
-Threads suffice: hashing, Pillow's decoding and resizing, and NumPy all release the GIL.
+Threads suffice beside a CPU model: hashing, Pillow's decoding and resizing, and NumPy release the
+GIL, and the model takes the cores anyway. Beside a GPU the decoders are the bottleneck and the
+Python between their C calls contends for the GIL, so there files are read and hashed in threads
+and decoded in worker processes (``decode_ahead(..., processes=N)``).
 """
 
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -51,18 +57,31 @@ class Claims:
             return True
 
 
-def read_and_decode(file: GalleryFile, config: PreprocessConfig, claims: Claims) -> Decoded:
+def read_and_claim(file: GalleryFile, claims: Claims) -> tuple[Decoded, bytes | None]:
+    """The file read and hashed (no pixels yet), with its bytes when this call claimed its content."""
     try:
         data = read_regular(file.abspath)  # the scanner checked it; this catches what was swapped in since
     except RefusedFile as exc:
-        return Decoded(file, file.size, None, False, None, exc.reason)
+        return Decoded(file, file.size, None, False, None, exc.reason), None
     except OSError as exc:
-        return Decoded(file, file.size, None, False, None, f"cannot read: {exc.strerror or exc}")
+        return Decoded(file, file.size, None, False, None, f"cannot read: {exc.strerror or exc}"), None
     digest = content_hash(data)
     if not claims.claim(digest):
-        return Decoded(file, len(data), digest, False, None)
-    pixels, error = decode_bytes(data, config, file.path)
-    return Decoded(file, len(data), digest, True, pixels, error)
+        return Decoded(file, len(data), digest, False, None), None
+    return Decoded(file, len(data), digest, True, None), data
+
+
+def decode_read(read: tuple[Decoded, bytes | None], config: PreprocessConfig) -> Decoded:
+    """``read_and_claim``'s result with the claimed content's pixels (or why it cannot be indexed)."""
+    decoded, data = read
+    if data is None:
+        return decoded
+    pixels, error = decode_bytes(data, config, decoded.file.path)
+    return replace(decoded, pixels=pixels, error=error)
+
+
+def read_and_decode(file: GalleryFile, config: PreprocessConfig, claims: Claims) -> Decoded:
+    return decode_read(read_and_claim(file, claims), config)
 
 
 def decode_bytes(data: bytes, config: PreprocessConfig, name: str) -> tuple[np.ndarray | None, str | None]:
@@ -76,17 +95,28 @@ def decode_bytes(data: bytes, config: PreprocessConfig, name: str) -> tuple[np.n
 
 
 def decode_ahead(
-    files: Iterable[GalleryFile], config: PreprocessConfig, claims: Claims, *, workers: int, prefetch: int
+    files: Iterable[GalleryFile], config: PreprocessConfig, claims: Claims, *, workers: int, prefetch: int, processes: int = 0
 ) -> Iterator[Decoded]:
-    """``read_and_decode`` of each file, in order, with up to ``prefetch`` files in flight."""
-    return ordered_map(lambda f: read_and_decode(f, config, claims), files, workers=workers, ahead=prefetch)
+    """``read_and_decode`` of each file, in order, with up to ``prefetch`` files in flight: in
+    ``workers`` threads, or read and hashed there and decoded in ``processes`` worker processes."""
+    if not processes:
+        return ordered_map(lambda f: read_and_decode(f, config, claims), files, workers=workers, ahead=prefetch)
+    read = ordered_map(partial(read_and_claim, claims=claims), files, workers=workers, ahead=prefetch)
+    return ordered_map(partial(decode_read, config=config), read, workers=processes, ahead=prefetch, processes=True)
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, ahead: int) -> Iterator[R]:
-    """fn(item) for each item, in order, computed by `workers` threads up to `ahead` items in
-    advance of the consumer (also while the consumer is busy with earlier results)."""
+def decode_processes_for(device: str) -> int:
+    """Decoding processes for an embedder on ``device``: none on the CPU (threads, the model needs
+    the cores), every core but one beside a GPU."""
+    return 0 if device == "cpu" else max(1, (os.cpu_count() or 2) - 1)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, ahead: int, processes: bool = False) -> Iterator[R]:
+    """fn(item) for each item, in order, computed by `workers` threads (or processes: then fn and
+    the items must pickle) up to `ahead` items in advance of the consumer (also while the consumer
+    is busy with earlier results)."""
     items = iter(items)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vistamatch-decode") as pool:
+    with _pool(workers, processes) as pool:
         window = deque(pool.submit(fn, item) for item in itertools.islice(items, max(1, ahead)))
         try:
             while window:
@@ -96,6 +126,12 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, ahead
         finally:
             for future in window:
                 future.cancel()
+
+
+def _pool(workers: int, processes: bool) -> Executor:
+    if processes:  # spawned, not forked: the parent may hold threads and a CUDA context
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vistamatch-decode")
 
 
 class ShapeBatcher:
