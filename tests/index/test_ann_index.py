@@ -158,7 +158,8 @@ def test_target_not_met_falls_back_to_exact_and_says_so(clustered, tmp_path, mon
     assert "target 101.0 %" in store["note"] and "so every image is compared" in store["note"]
 
 
-# Builds the next generation (the gallery grew) and kills itself right after the commit step argv[3].
+# Builds the next generation (the gallery grew), or retrains the pending structure (argv[5] "retrain"),
+# and kills itself right after the commit step argv[3].
 KILL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
@@ -172,9 +173,19 @@ KILL_SCRIPT = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     files.IndexFiles._step = step
-    build_index(sys.argv[1], PixelStatsModel(), IndexPaths.in_dir(sys.argv[2]), progress=False, store="ann")
+    if sys.argv[5] == "retrain":
+        store.retrain_structure(IndexPaths.in_dir(sys.argv[2]))
+    else:
+        build_index(sys.argv[1], PixelStatsModel(), IndexPaths.in_dir(sys.argv[2]), progress=False, store="ann")
     """
 )
+
+
+def run_killed(gallery: Path, paths: IndexPaths, step: str, what: str) -> None:
+    tests_dir = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, "-c", KILL_SCRIPT, str(gallery), str(paths.features.parent), step, str(tests_dir), what]
+    assert subprocess.run(argv, timeout=120).returncode == -signal.SIGKILL
+
 KILL_STEPS = [
     "staged gallery_features.ivf.gen-2.tmp",
     "journal written",
@@ -189,14 +200,30 @@ def test_kill_9_during_a_commit_leaves_the_old_or_the_new_structure_with_its_row
     paths = IndexPaths.in_dir(tmp_path / "idx")
     build(clustered, paths)
     write_clusters(clustered, 8, start=900)
-    tests_dir = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(clustered), str(paths.features.parent), step, str(tests_dir)], timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    run_killed(clustered, paths, step, "build")
     index = open_strict(paths)  # no fallback: the structure read is the one of the rows read
     assert index.size in (160, 168) and index.store.info.features
     assert_equals_exact_probing_every_list(index)
     build(clustered, paths)  # recovers, then is up to date or finishes the update
     assert open_strict(paths).size == 168 and not any(".gen-" in p.name for p in paths.features.parent.iterdir())
+
+
+@pytest.mark.parametrize("step", [s.replace("gen-2", "gen-3") for s in KILL_STEPS])
+def test_kill_9_during_a_background_retrain_leaves_the_old_or_the_new_structure(clustered, tmp_path, step):
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build(clustered, paths)
+    write_clusters(clustered, 200, start=1000)
+    build(clustered, paths, retrain="later")  # generation 2, the retrain pending; the retrain commits generation 3
+    run_killed(clustered, paths, step, "retrain")
+    index = open_strict(paths)
+    assert index.size == 360 and index.store.info.trained_count in (160, 360)
+    assert_equals_exact_probing_every_list(index)
+    build(clustered, paths, retrain="later")  # as a restarted server: its build recovers the commit under the lock
+    index_store.retrain_structure(paths)  # then the background retrain, if the kill came before the commit point
+    store = json.loads(paths.manifest.read_text())["store"]
+    assert "retrain" not in store and store["trained_count"] == 360
+    assert open_strict(paths).store.info.trained_count == 360
+    assert not any(".gen-" in p.name or p.name.endswith(".journal") for p in paths.features.parent.iterdir())
 
 
 def test_a_mismatched_or_damaged_structure_is_searched_exactly_with_a_warning(clustered, tmp_path, capsys):
