@@ -428,6 +428,37 @@ def test_a_build_that_retrains_now_builds_what_was_left_pending(clustered, tmp_p
     assert store["kind"] == "ann" and "retrain" not in store
 
 
+def test_a_server_answers_with_the_exact_scan_while_it_grows_an_original_index_structure(clustered, tmp_path, monkeypatch, tiny_weights):
+    import threading
+
+    from vistamatch.server import Settings, create_app
+
+    paths = IndexPaths.in_dir(tmp_path / "idx")
+    build_index(clustered, PixelStatsModel(), paths, progress=False, store="exact")
+    make_original(paths)
+    serve_with_a_stand_in_model(monkeypatch)
+    growing, release = threading.Event(), threading.Event()
+    real_build = AnnStore.build.__func__
+
+    def held_build(cls, base, **kw):
+        growing.set()
+        assert release.wait(60)
+        return real_build(cls, base, **kw)
+
+    monkeypatch.setattr(AnnStore, "build", classmethod(held_build))
+    settings = Settings.for_folder(clustered, paths.features.parent, tiny_weights, history_path=tmp_path / "h.json",
+                                   store="ann", update_index=False, load_wait_seconds=120)
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
+        assert growing.wait(60)
+        _search_answers(client, clustered / "img_0001.png")  # ready before the structure: the exact scan answers
+        assert client.get("/api/stats").json()["store"] == "exact"
+        release.set()
+        stats = wait_for(lambda: (s := client.get("/api/stats").json())["store"] == "ann" and s, what="the grown structure")
+        assert stats["store_description"].startswith("approximate: 100.0 % of exact top-")
+        _search_answers(client, clustered / "img_0002.png")
+    assert paths.structure.exists() and not paths.manifest.exists()
+
+
 def _watching_client(clustered, tmp_path, tiny_weights):
     from vistamatch.server import Settings, create_app
 

@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, engine: LoadedEngine | None 
         service = SearchService(lambda: _start_live(updater), load_wait_seconds=settings.load_wait_seconds)
         updater = IndexUpdater(settings, service.publish, model=model)
     else:
-        service = SearchService(lambda: load_engine(settings), load_wait_seconds=settings.load_wait_seconds)
+        service = SearchService(lambda: load_engine(settings, publish=service.publish), load_wait_seconds=settings.load_wait_seconds)
     state = AppState(
         settings=settings,
         service=service,

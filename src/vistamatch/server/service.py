@@ -80,12 +80,14 @@ class ServiceUnavailable(VistaMatchError):
     """The model or index could not be loaded; searches answer 503 with this message."""
 
 
-def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
+def load_engine(settings: Settings, *, progress: bool = False, publish: Callable[[LoadedEngine], None] | None = None) -> LoadedEngine:
     """Weights (fetched on first use), the index built or updated if needed, then the engine.
 
     The build waits for another process building the same index (several server workers queue);
     one that waits past ``index_lock_timeout`` serves the last committed index instead, or, when
-    there is none yet, waits again (logging who holds the lock each time).
+    there is none yet, waits again (logging who holds the lock each time). An index of the original
+    project gets its approximate structure grown: with ``publish``, on a thread while the exact scan
+    answers, the index then published again; without, before the engine is returned.
     """
     spec, embedder = load_settings_embedder(settings)
     paths = index_paths_of(settings)
@@ -94,7 +96,14 @@ def load_engine(settings: Settings, *, progress: bool = False) -> LoadedEngine:
         start = time.perf_counter()
         _build(settings, spec, embedder, paths, progress)
         build_seconds = time.perf_counter() - start
-    _grow_structure(settings, paths)
+    if publish is None:
+        _grow_structure(settings, paths)
+    else:
+        def grow_then_publish() -> None:
+            if _grow_structure(settings, paths):
+                publish(open_loaded(settings, spec, embedder, build_seconds=build_seconds))
+
+        threading.Thread(target=grow_then_publish, name="vistamatch-grow", daemon=True).start()
     return open_loaded(settings, spec, embedder, build_seconds=build_seconds)
 
 
@@ -135,8 +144,9 @@ def open_loaded(settings: Settings, spec, embedder, *, build_seconds=None, lock:
     )
 
 
-def _grow_structure(settings: Settings, paths) -> None:
-    """An index of the original project (no manifest) gets its approximate structure (a writer's job)."""
+def _grow_structure(settings: Settings, paths) -> bool:
+    """An index of the original project (no manifest) gets its approximate structure (a writer's job);
+    True when one was written."""
     from ..index.files import LockTimeout
     from ..index.store import grow_structure
 
@@ -144,9 +154,13 @@ def _grow_structure(settings: Settings, paths) -> None:
         done = grow_structure(paths, settings.store, lock_timeout=settings.index_lock_timeout)
     except LockTimeout as exc:  # another writer: it grows it, or the next start does
         log.warning("%s", exc)
-    else:
-        if done:
-            log.info("%s", done)
+        return False
+    except Exception as exc:  # noqa: BLE001 - the exact scan keeps answering
+        log.warning("growing the approximate structure failed: %s", exc)
+        return False
+    if done:
+        log.info("%s", done)
+    return done is not None and paths.structure.exists()
 
 
 def usable_index(paths) -> bool:
