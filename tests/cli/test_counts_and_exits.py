@@ -2,6 +2,8 @@
 
 import shutil
 
+import pytest
+
 from .helpers import run_cli as run
 
 CRAWL_FLAGS = ["--timeout", "1.5", "--connect-timeout", "0.5", "--retries", "0", "--min-bytes", "200",
@@ -53,3 +55,22 @@ def test_crawl_short_of_the_target_exits_nonzero(image_host, capsys, tmp_path):
     assert err == "error: target not reached: 2 of 5 images (the URL list ran out)\n"
     code, out, err = run(capsys, "crawl", "--csv", urls, "--out", gallery, "--target", "2", *CRAWL_FLAGS)
     assert code == 0 and err == "" and "stopped: target reached (2 of 2 images" in out
+
+
+def test_decode_processes_build_the_same_index_and_are_refused_for_ray(photo_gallery, tiny_weights, capsys, tmp_path):
+    import numpy as np
+
+    indexes = []
+    for n in ("0", "2"):
+        opts = ["--weights", tiny_weights, "--features", tmp_path / f"f{n}.npy", "--mapping", tmp_path / f"m{n}.npy", "--quiet"]
+        code, out, _ = run(capsys, "index", photo_gallery, *opts, "--decode-processes", n)
+        assert code == 0, out
+        indexes.append((np.load(tmp_path / f"f{n}.npy"), np.load(tmp_path / f"m{n}.npy").tolist()))
+    assert indexes[0][1] == indexes[1][1]
+    np.testing.assert_array_equal(indexes[0][0], indexes[1][0])
+    code, _, err = run(capsys, "index", photo_gallery, "--executor", "ray", "--decode-processes", "2", "--weights", tiny_weights,
+                       "--features", tmp_path / "r.npy", "--quiet")
+    assert (code, err) == (2, "error: --decode-processes is for --executor local (Ray actors decode in their threads)\n")
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "index", photo_gallery, "--decode-processes", "-1", "--features", tmp_path / "x.npy")
+    assert exit_.value.code == 2 and "must be at least 0, got -1" in capsys.readouterr().err

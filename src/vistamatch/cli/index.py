@@ -21,6 +21,7 @@ from .options import (
     cli_embedder_spec,
     index_paths,
     open_cli_index,
+    non_negative_int,
     positive_int,
     store_kind,
 )
@@ -58,6 +59,10 @@ def register(subparsers) -> None:
     add_index_arguments(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="images per model call (default 8)")
     p.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: CPU count, at most 8)")
+    p.add_argument(
+        "--decode-processes", type=non_negative_int, default=None, metavar="N",
+        help="decode in N worker processes (0: in the decoding threads; default: threads on the CPU, every core but one beside a GPU)",
+    )  # fmt: skip
     crop = p.add_mutually_exclusive_group()
     crop.add_argument("--center-crop", dest="mode", action="store_const", const="center_crop", help="center-crop 224x224")
     crop.add_argument("--resize", dest="mode", action="store_const", const="resize", help="resize the short side to 224 (default for a new index; an index keeps its own unless told)")
@@ -93,6 +98,9 @@ def run_index(args: argparse.Namespace) -> int:
     options = {"shard_files": args.shard_files} if args.executor == "ray" and args.shard_files else {}
     if args.executor == "local":
         options["workers"] = args.workers
+        options["decode_processes"] = args.decode_processes
+    elif args.decode_processes is not None:
+        raise VistaMatchError("--decode-processes is for --executor local (Ray actors decode in their threads)")
     if args.urls:
         from ..index.ray_crawl import UrlList
 
