@@ -346,6 +346,22 @@ def test_an_original_index_grows_its_structure_beside_it_on_a_writers_first_open
     assert index_store.grow_structure(paths, "auto") is None  # 160 images: auto is exact, nothing written
 
 
+def hold_structure_builds(monkeypatch):
+    """Every AnnStore.build waits for ``release``; ``started`` is set once one waits."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    real_build = AnnStore.build.__func__
+
+    def held_build(cls, base, **kw):
+        started.set()
+        assert release.wait(60)
+        return real_build(cls, base, **kw)
+
+    monkeypatch.setattr(AnnStore, "build", classmethod(held_build))
+    return started, release
+
+
 def test_a_deferred_retrain_runs_in_the_background_while_the_old_structure_answers(clustered, tmp_path, monkeypatch):
     import threading
 
@@ -359,15 +375,7 @@ def test_a_deferred_retrain_runs_in_the_background_while_the_old_structure_answe
     assert old.size == 360 and old.store.info.trained_count == 160
     assert_equals_exact_probing_every_list(old)  # updated in place: every row is in it already
 
-    training, release = threading.Event(), threading.Event()
-    real_build = AnnStore.build.__func__
-
-    def slow_build(cls, base, **kw):
-        training.set()
-        assert release.wait(60)
-        return real_build(cls, base, **kw)
-
-    monkeypatch.setattr(AnnStore, "build", classmethod(slow_build))
+    training, release = hold_structure_builds(monkeypatch)
     done = []
     worker = threading.Thread(target=lambda: done.append(index_store.retrain_structure(paths)))
     worker.start()
@@ -429,23 +437,13 @@ def test_a_build_that_retrains_now_builds_what_was_left_pending(clustered, tmp_p
 
 
 def test_a_server_answers_with_the_exact_scan_while_it_grows_an_original_index_structure(clustered, tmp_path, monkeypatch, tiny_weights):
-    import threading
-
     from vistamatch.server import Settings, create_app
 
     paths = IndexPaths.in_dir(tmp_path / "idx")
     build_index(clustered, PixelStatsModel(), paths, progress=False, store="exact")
     make_original(paths)
     serve_with_a_stand_in_model(monkeypatch)
-    growing, release = threading.Event(), threading.Event()
-    real_build = AnnStore.build.__func__
-
-    def held_build(cls, base, **kw):
-        growing.set()
-        assert release.wait(60)
-        return real_build(cls, base, **kw)
-
-    monkeypatch.setattr(AnnStore, "build", classmethod(held_build))
+    growing, release = hold_structure_builds(monkeypatch)
     settings = Settings.for_folder(clustered, paths.features.parent, tiny_weights, history_path=tmp_path / "h.json",
                                    store="ann", update_index=False, load_wait_seconds=120)
     with TestClient(create_app(settings), base_url="http://localhost") as client:
@@ -474,18 +472,8 @@ def _search_answers(client, image: Path) -> None:
 
 
 def test_the_server_trains_the_structure_in_the_background_while_searches_answer(clustered, tmp_path, monkeypatch, tiny_weights):
-    import threading
-
     serve_with_a_stand_in_model(monkeypatch)
-    training, release = threading.Event(), threading.Event()
-    real_build = AnnStore.build.__func__
-
-    def held_build(cls, base, **kw):  # only the background training builds a structure
-        training.set()
-        assert release.wait(60)
-        return real_build(cls, base, **kw)
-
-    monkeypatch.setattr(AnnStore, "build", classmethod(held_build))
+    training, release = hold_structure_builds(monkeypatch)  # only the background training builds a structure
     with _watching_client(clustered, tmp_path, tiny_weights) as client:
         assert training.wait(60)
         state = wait_for(lambda: (s := client.get("/api/index").json())["state"] == "watching" and s, what="the first build")
