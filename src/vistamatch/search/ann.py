@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ class StructureMismatch(VistaMatchError):
 
 def ann_available() -> bool:
     try:
-        import faiss  # noqa: F401
+        _import_faiss()
     except ImportError:
         return False
     return True
@@ -339,7 +340,29 @@ def _read_copied(blob: np.ndarray):
 
 def _faiss():
     try:
-        import faiss
+        return _import_faiss()
     except ImportError as exc:
         raise VistaMatchError("the approximate store needs faiss: pip install 'vistamatch[ann]'") from exc
+
+
+def _import_faiss():
+    """faiss, its bundled OpenBLAS told the CPU's kernels where it cannot tell them itself.
+
+    faiss-cpu's wheels bundle an OpenBLAS (0.3.15) that does not recognise recent AVX-512 CPUs (a
+    Sapphire Rapids Xeon gets its slow generic kernels: k-means and the list assignment 8x slower,
+    docs/benchmarks.md). The choice is read once, when that library loads, so it is made here,
+    before the import: the Skylake-X kernels on a CPU with AVX-512, unless $OPENBLAS_CORETYPE says
+    otherwise. NumPy's own OpenBLAS is loaded already and keeps its choice."""
+    if "faiss" not in sys.modules and "OPENBLAS_CORETYPE" not in os.environ and _has_avx512():
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    import faiss
+
     return faiss
+
+
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("flags") and " avx512f" in line for line in f)
+    except OSError:  # not Linux: OpenBLAS decides
+        return False
