@@ -121,7 +121,7 @@ class UrlCrawl:
                 except OSError as exc:
                     raise VistaMatchError(f"cannot write {writer.out_dir / name}: {exc.strerror or exc}") from None
                 if result["embedded"]:
-                    digest = content_hash(image.data)  # the key the build finds the file's vector under
+                    digest = str(result["digest"])
                     checkpoint.add([digest], np.asarray(result["vector"], np.float32)[None])
                     self.embedded.add(digest)
         state.finish(int(result["row"]), url, outcome, name)
@@ -148,12 +148,14 @@ class UrlWorker:
         urls = [url for _, url in rows]
         with ThreadPoolExecutor(self.threads, thread_name_prefix="vistamatch-urls") as pool:
             results = asyncio.run(self._download(urls, pool))
-        images = [(url, r) for url, r in zip(urls, results) if isinstance(r, ValidImage)]
+        valid = [r if isinstance(r, ValidImage) else None for r in results]
+        digests = [content_hash(v.data) if v else "" for v in valid]  # the key the build finds a file's vector under
+        images = [(url, v, d) for url, v, d in zip(urls, valid, digests) if v]
         claims, files = Claims(), FileEmbedder(self.embedder, self.batch_size)
 
-        def decode(item: tuple[str, ValidImage]):
-            digest = content_hash(item[1].data)
-            return digest, decode_bytes(item[1].data, self.preprocess, item[0])[0] if claims.claim(digest) else None
+        def decode(item: tuple[str, ValidImage, str]):
+            url, image, digest = item
+            return digest, decode_bytes(image.data, self.preprocess, url)[0] if claims.claim(digest) else None
 
         for digest, pixels in ordered_map(decode, images, workers=self.threads, ahead=max(2 * self.batch_size, 4 * self.threads)):
             if pixels is not None:
@@ -161,11 +163,10 @@ class UrlWorker:
         files.finish()
         vectors = np.zeros((len(rows), int(self.embedder.dim)), np.float32)  # (n, D): a saved image's vector
         embedded = np.zeros(len(rows), bool)
-        for i, r in enumerate(results):
-            vector = files.vectors.get(content_hash(r.data)) if isinstance(r, ValidImage) else None
+        for i, digest in enumerate(digests):
+            vector = files.vectors.get(digest) if digest else None
             if vector is not None:
                 vectors[i], embedded[i] = vector, True
-        valid = [r if isinstance(r, ValidImage) else None for r in results]
         return {
             "row": np.array([index for index, _ in rows], np.int64),
             "url": np.array(urls, dtype=object),
@@ -175,6 +176,7 @@ class UrlWorker:
             "width": np.array([v.width if v else 0 for v in valid], np.int64),
             "height": np.array([v.height if v else 0 for v in valid], np.int64),
             "sha256": np.array([v.sha256 if v else "" for v in valid], dtype=object),
+            "digest": np.array(digests, dtype=object),
             "embedded": embedded,
             "vector": vectors,
         }
