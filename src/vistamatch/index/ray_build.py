@@ -127,7 +127,7 @@ def build_index_ray(
                     spec=spec, preprocess=plan.preprocess.to_dict(), known=known, folder=str(shard_store.folder),
                     meta=shard_store.meta, dim=plan.meta["dim"], batch_size=batch_size, threads=pool.cpus,
                 )  # fmt: skip
-                with tqdm(total=sum(len(s.files) for s in pending), unit="img", desc="indexing (ray)", disable=not progress) as bar:
+                with tqdm(total=sum(len(s.files) for s in pending), unit="img", desc="indexing (ray)", disable=not pool.progress) as bar:
                     for row in pool.map(ShardWorker, worker_args, [s.to_row() for s in pending]):
                         bar.update(int(row["files"]))
             plan.report.embed_seconds = time.perf_counter() - t0 + (crawl.report.elapsed_s if crawl else 0.0)
